@@ -1,0 +1,99 @@
+//! Nimbus' AWS-shaped HTTP surface, served by one axum router on one listener (like one AWS
+//! region): the Lambda REST API under its dated paths, the CloudWatch Logs JSON 1.1 API
+//! dispatched by `X-Amz-Target`, a code download URL for `GetFunction`, and a health check.
+//! Requests are parsed here into typed inputs; failures become AWS errors in [`error`].
+
+pub mod catalog;
+pub mod error;
+mod functions;
+mod invoke;
+mod logs_api;
+mod query;
+pub mod wire;
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use nimbus_invoker::Invoker;
+use nimbus_store::LogStore;
+
+pub use catalog::Catalog;
+pub use error::{ApiError, ApiResult};
+
+/// Everything the handlers share.
+pub struct AppState {
+    pub catalog: Catalog,
+    pub invoker: Arc<Invoker>,
+    pub logs: Arc<dyn LogStore>,
+}
+
+/// The complete router.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/_nimbus/health", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
+        .route("/_nimbus/code/{file}", get(functions::download_code))
+        .route("/2015-03-31/functions", post(functions::create).get(functions::list))
+        .route("/2015-03-31/functions/", get(functions::list))
+        .route("/2015-03-31/functions/{name}", get(functions::get).delete(functions::delete))
+        .route(
+            "/2015-03-31/functions/{name}/configuration",
+            get(functions::get_configuration).put(functions::update_configuration),
+        )
+        .route("/2015-03-31/functions/{name}/code", axum::routing::put(functions::update_code))
+        .route("/2015-03-31/functions/{name}/invocations", post(invoke::invoke))
+        .route("/2014-11-13/functions/{name}/invoke-async", post(invoke::invoke_async))
+        .route("/2016-08-19/account-settings", get(functions::account_settings))
+        .route("/2016-08-19/account-settings/", get(functions::account_settings))
+        .route(
+            "/2017-03-31/tags/{arn}",
+            get(functions::list_tags).post(functions::tag).delete(functions::untag),
+        )
+        .route("/", post(logs_api::dispatch))
+        .fallback(unknown_operation)
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+async fn unknown_operation(req: Request) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "UnknownOperationException",
+        format!("Nimbus does not implement {} {}", req.method(), req.uri().path()),
+    )
+}
+
+/// Every response carries `x-amzn-RequestId` (Invoke sets its own: the invocation id).
+async fn request_id(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    if !resp.headers().contains_key("x-amzn-requestid") {
+        if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+            resp.headers_mut().insert("x-amzn-RequestId", v);
+        }
+    }
+    resp
+}
+
+/// Reads a request body up to `limit` bytes, or answers 413 with Lambda's message.
+pub(crate) async fn read_body(body: axum::body::Body, limit: usize, operation: &str) -> ApiResult<bytes::Bytes> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::too_large(format!("Request must be smaller than {limit} bytes for the {operation} operation"))
+    })
+}
+
+/// Parses a JSON request body.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    let body = if body.is_empty() { b"{}".as_slice() } else { body };
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            ApiError::validation(format!("1 validation error detected: {e}"))
+        } else {
+            ApiError::bad_content(format!("Could not parse request body into json: {e}"))
+        }
+    })
+}

@@ -1,0 +1,185 @@
+//! Lambda's JSON shapes (botocore's `lambda` model): requests parsed from it, responses
+//! rendered into it. Nothing else in Nimbus knows these member names.
+
+use std::collections::BTreeMap;
+
+use nimbus_artifact::code_sha256_b64;
+use nimbus_model::{FunctionRecord, Identity};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CodeInput {
+    pub zip_file: Option<String>,
+    #[serde(rename = "S3Bucket")]
+    pub s3_bucket: Option<String>,
+    #[serde(rename = "S3Key")]
+    pub s3_key: Option<String>,
+    #[serde(rename = "S3ObjectVersion")]
+    pub s3_object_version: Option<String>,
+    pub image_uri: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EnvironmentInput {
+    pub variables: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EphemeralInput {
+    pub size: u32,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LoggingInput {
+    pub log_format: Option<String>,
+    pub application_log_level: Option<String>,
+    pub system_log_level: Option<String>,
+    pub log_group: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TracingInput {
+    pub mode: Option<String>,
+}
+
+/// Members shared by CreateFunction and UpdateFunctionConfiguration.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConfigInput {
+    pub runtime: Option<String>,
+    pub handler: Option<String>,
+    pub role: Option<String>,
+    pub description: Option<String>,
+    pub timeout: Option<i64>,
+    pub memory_size: Option<i64>,
+    pub environment: Option<EnvironmentInput>,
+    pub ephemeral_storage: Option<EphemeralInput>,
+    pub logging_config: Option<LoggingInput>,
+    pub tracing_config: Option<TracingInput>,
+    pub layers: Option<Vec<String>>,
+    pub revision_id: Option<String>,
+    /// Everything else, stored and echoed back.
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateFunctionInput {
+    pub function_name: String,
+    pub code: CodeInput,
+    pub package_type: Option<String>,
+    pub architectures: Option<Vec<String>>,
+    pub tags: Option<BTreeMap<String, String>>,
+    pub publish: Option<bool>,
+    #[serde(flatten)]
+    pub config: ConfigInput,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateCodeInput {
+    pub zip_file: Option<String>,
+    #[serde(rename = "S3Bucket")]
+    pub s3_bucket: Option<String>,
+    #[serde(rename = "S3Key")]
+    pub s3_key: Option<String>,
+    pub image_uri: Option<String>,
+    pub architectures: Option<Vec<String>>,
+    pub revision_id: Option<String>,
+    pub dry_run: Option<bool>,
+    pub publish: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagsInput {
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Members we accept and echo but do not act on.
+pub const PASSTHROUGH_MEMBERS: &[&str] = &[
+    "VpcConfig",
+    "DeadLetterConfig",
+    "KMSKeyArn",
+    "FileSystemConfigs",
+    "ImageConfig",
+    "SnapStart",
+    "CodeSigningConfigArn",
+];
+
+/// `FunctionConfiguration` as Lambda returns it.
+pub fn function_configuration(f: &FunctionRecord, id: &Identity) -> Value {
+    let c = &f.config;
+    let arn = if f.version == "$LATEST" { id.function_arn(&f.name) } else { id.qualified_arn(&f.name, &f.version) };
+    let mut v = json!({
+        "FunctionName": f.name,
+        "FunctionArn": arn,
+        "Runtime": c.runtime,
+        "Role": c.role,
+        "Handler": c.handler,
+        "CodeSize": f.code.size,
+        "Description": c.description,
+        "Timeout": c.timeout_s,
+        "MemorySize": c.memory_mb,
+        "LastModified": f.last_modified,
+        "CodeSha256": code_sha256_b64(&f.code.sha256_hex),
+        "Version": f.version,
+        "TracingConfig": { "Mode": c.tracing_mode },
+        "RevisionId": f.revision_id,
+        "State": "Active",
+        "LastUpdateStatus": "Successful",
+        "PackageType": "Zip",
+        "Architectures": c.architectures,
+        "EphemeralStorage": { "Size": c.ephemeral_mb },
+        "SnapStart": { "ApplyOn": "None", "OptimizationStatus": "Off" },
+        "RuntimeVersionConfig": {
+            "RuntimeVersionArn": format!("arn:aws:lambda:{}::runtime:{}", id.region, runtime_version_id(&c.runtime)),
+        },
+        "LoggingConfig": logging(c),
+    });
+    let o = v.as_object_mut().expect("object literal");
+    if !c.environment.is_empty() {
+        o.insert("Environment".into(), json!({ "Variables": c.environment }));
+    }
+    if !c.layers.is_empty() {
+        let layers: Vec<Value> = c.layers.iter().map(|arn| json!({ "Arn": arn, "CodeSize": 0 })).collect();
+        o.insert("Layers".into(), layers.into());
+    }
+    for (k, val) in &c.passthrough {
+        o.insert(k.clone(), val.clone());
+    }
+    v
+}
+
+fn logging(c: &nimbus_model::FunctionConfig) -> Value {
+    let mut l = json!({ "LogFormat": c.logging.log_format, "LogGroup": c.logging.log_group });
+    if let Some(level) = &c.logging.application_log_level {
+        l["ApplicationLogLevel"] = level.clone().into();
+    }
+    if let Some(level) = &c.logging.system_log_level {
+        l["SystemLogLevel"] = level.clone().into();
+    }
+    l
+}
+
+fn runtime_version_id(runtime: &str) -> String {
+    use std::fmt::Write;
+    // A stable 64-hex id per runtime, shaped like Lambda's.
+    let mut out = String::new();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for i in 0..4u8 {
+        for b in runtime.bytes().chain([i]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        let _ = write!(out, "{h:016x}");
+    }
+    out
+}

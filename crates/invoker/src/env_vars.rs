@@ -1,0 +1,81 @@
+//! The environment variables of an execution environment (lambda-interfaces.md §4.1):
+//! the customer's, under Lambda's defaults, under the reserved ones.
+
+use std::path::Path;
+
+use nimbus_model::FunctionRecord;
+
+use crate::Platform;
+
+/// Customer variables that may replace a platform default.
+const OVERRIDABLE: &[&str] = &[
+    "AWS_LAMBDA_LOG_FORMAT",
+    "AWS_LAMBDA_LOG_LEVEL",
+    "AWS_XRAY_CONTEXT_MISSING",
+    "AWS_XRAY_DAEMON_ADDRESS",
+    "LANG",
+    "LD_LIBRARY_PATH",
+    "PATH",
+    "TZ",
+    "PYTHONPATH",
+    "NODE_PATH",
+    "AWS_ENDPOINT_URL",
+];
+
+pub(crate) fn build(
+    platform: &Platform,
+    f: &FunctionRecord,
+    code_dir: &Path,
+    stream: &str,
+    runtime_api: &str,
+    runtime_env: &[(String, String)],
+) -> Vec<(String, String)> {
+    let task = code_dir.display().to_string();
+    let c = &f.config;
+    let mut env: Vec<(String, String)> = vec![
+        ("LANG".into(), "en_US.UTF-8".into()),
+        ("PATH".into(), "/usr/local/bin:/usr/bin/:/bin:/opt/bin".into()),
+        ("LD_LIBRARY_PATH".into(), format!("/lib64:/usr/lib64:{task}:{task}/lib:/opt/lib")),
+        ("TZ".into(), ":UTC".into()),
+        ("AWS_XRAY_CONTEXT_MISSING".into(), "LOG_ERROR".into()),
+        ("AWS_XRAY_DAEMON_ADDRESS".into(), "169.254.79.129:2000".into()),
+        ("_AWS_XRAY_DAEMON_ADDRESS".into(), "169.254.79.129".into()),
+        ("_AWS_XRAY_DAEMON_PORT".into(), "2000".into()),
+        // boto3 and the other SDKs inside a function reach Nimbus itself.
+        ("AWS_ENDPOINT_URL".into(), platform.endpoint_url.clone()),
+    ];
+    env.extend(runtime_env.iter().cloned());
+    if c.logging.log_format == "JSON" {
+        env.push(("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()));
+        if let Some(level) = &c.logging.application_log_level {
+            env.push(("AWS_LAMBDA_LOG_LEVEL".into(), level.clone()));
+        }
+    }
+    for (k, v) in &c.environment {
+        if OVERRIDABLE.contains(&k.as_str()) {
+            env.retain(|(ek, _)| ek != k);
+        }
+        if !k.starts_with('_') && !env.iter().any(|(ek, _)| ek == k) {
+            env.push((k.clone(), v.clone()));
+        }
+    }
+    let region = &platform.identity.region;
+    env.extend([
+        ("_HANDLER".into(), c.handler.clone()),
+        ("AWS_REGION".into(), region.clone()),
+        ("AWS_DEFAULT_REGION".into(), region.clone()),
+        ("AWS_LAMBDA_FUNCTION_NAME".into(), f.name.clone()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), c.memory_mb.to_string()),
+        ("AWS_LAMBDA_FUNCTION_VERSION".into(), f.version.clone()),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME".into(), c.logging.log_group.clone()),
+        ("AWS_LAMBDA_LOG_STREAM_NAME".into(), stream.into()),
+        ("AWS_LAMBDA_RUNTIME_API".into(), runtime_api.into()),
+        ("LAMBDA_TASK_ROOT".into(), task),
+        // Credentials of the execution role: Nimbus accepts any, so these are placeholders.
+        ("AWS_ACCESS_KEY_ID".into(), "ASIANIMBUSEXAMPLEKEY".into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), "nimbus/secret/placeholder".into()),
+        ("AWS_SESSION_TOKEN".into(), "nimbus-session-token".into()),
+    ]);
+    env
+}

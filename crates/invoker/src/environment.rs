@@ -1,0 +1,397 @@
+//! One execution environment: a runtime process, its Runtime API, its log stream, and the
+//! state machine of one invocation on it (wait for the runtime to take the event, then for
+//! its answer, a crash, or the deadline).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use nimbus_model::limits::INIT_TIMEOUT_MS;
+use nimbus_model::time_fmt::iso_millis;
+use nimbus_model::FunctionRecord;
+use nimbus_runtime_api::{Invocation, Outcome, RuntimeApi};
+use nimbus_sandbox::{LaunchSpec, ProcessGuard, Sandbox};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::logs::{spawn_env_log, LogCmd};
+use crate::report;
+use crate::{InvokeRequest, InvokeResponse, Platform};
+
+/// How an invocation ended, for the caller and for the REPORT line.
+pub(crate) struct RunResult {
+    pub response: InvokeResponse,
+    /// Whether the environment can serve another invocation.
+    pub reusable: bool,
+}
+
+pub(crate) struct Environment {
+    pub generation: u64,
+    pub last_used: Instant,
+    api: RuntimeApi,
+    guard: ProcessGuard,
+    exited: watch::Receiver<Option<String>>,
+    log: mpsc::UnboundedSender<LogCmd>,
+    spawned_at: Instant,
+    initialized: bool,
+    memory_mb: u32,
+}
+
+/// A failure to start the runtime process at all, reported to the caller as a function
+/// error (as Lambda reports a missing or broken bootstrap).
+pub(crate) struct LaunchFailure {
+    pub error_type: &'static str,
+    pub message: String,
+}
+
+impl Environment {
+    /// Starts a new environment for `function`, running its code from `code_dir`.
+    pub(crate) async fn start(
+        platform: &Platform,
+        sandbox: &dyn Sandbox,
+        function: &FunctionRecord,
+        code_dir: &Path,
+    ) -> Result<Environment, LaunchFailure> {
+        let env_id = uuid::Uuid::new_v4().simple().to_string();
+        let today = time::OffsetDateTime::now_utc().date();
+        let stream = format!(
+            "{:04}/{:02}/{:02}/[{}]{}",
+            today.year(),
+            u8::from(today.month()),
+            today.day(),
+            function.version,
+            env_id
+        );
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| LaunchFailure {
+            error_type: "Runtime.Unknown",
+            message: format!("could not open the Runtime API: {e}"),
+        })?;
+        let api = RuntimeApi::serve(listener).map_err(|e| LaunchFailure {
+            error_type: "Runtime.Unknown",
+            message: format!("could not open the Runtime API: {e}"),
+        })?;
+        let command = platform.runtimes.command(&function.config.runtime, code_dir).map_err(|e| LaunchFailure {
+            error_type: "Runtime.InvalidRuntime",
+            message: e.to_string(),
+        })?;
+        let env = crate::env_vars::build(platform, function, code_dir, &stream, &api.addr().to_string(), &command.env);
+        let spec = LaunchSpec {
+            program: command.program.clone(),
+            args: command.args,
+            cwd: code_dir.to_path_buf(),
+            env,
+            memory_mb: function.config.memory_mb,
+            ephemeral_mb: function.config.ephemeral_mb,
+        };
+        if matches!(nimbus_runtimes::family(&function.config.runtime), Some(nimbus_runtimes::Family::Provided))
+            && !spec.program.is_file()
+        {
+            return Err(LaunchFailure {
+                error_type: "Runtime.InvalidEntrypoint",
+                message: "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]".into(),
+            });
+        }
+        let spawned_at = Instant::now();
+        let running = sandbox.launch(&spec).map_err(|e| LaunchFailure {
+            error_type: "Runtime.InvalidEntrypoint",
+            message: e.to_string(),
+        })?;
+        let group = function.config.logging.log_group.clone();
+        let log = spawn_env_log(platform.logs.clone(), group, stream, running.output);
+        if let Some(line) = report::init_start(&function.config.runtime, &platform.identity.region) {
+            let _ = log.send(LogCmd::Platform(line));
+        }
+        let (exit_tx, exited) = watch::channel(None);
+        let mut child = running.child;
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            let text = match status {
+                Ok(s) => report::exit_text(s),
+                Err(e) => format!("wait failed: {e}"),
+            };
+            let _ = exit_tx.send(Some(text));
+        });
+        Ok(Environment {
+            generation: function.generation,
+            last_used: Instant::now(),
+            api,
+            guard: running.guard,
+            exited,
+            log,
+            spawned_at,
+            initialized: false,
+            memory_mb: function.config.memory_mb,
+        })
+    }
+
+    /// Whether the runtime process is still there.
+    pub(crate) fn is_alive(&self) -> bool {
+        self.exited.borrow().is_none()
+    }
+
+    /// Kills the runtime (the process group dies with `guard` as well).
+    pub(crate) fn kill(&self) {
+        self.guard.kill();
+    }
+
+    fn platform_line(&self, line: String) {
+        let _ = self.log.send(LogCmd::Platform(line));
+    }
+
+    async fn wait_exit(&mut self) -> String {
+        match self.exited.wait_for(Option::is_some).await {
+            Ok(v) => v.clone().unwrap_or_default(),
+            Err(_) => "unknown".into(),
+        }
+    }
+
+    /// Runs one invocation to completion.
+    pub(crate) async fn run(&mut self, function: &FunctionRecord, req: InvokeRequest) -> RunResult {
+        let request_id = req.request_id.clone();
+        let timeout = Duration::from_secs(u64::from(function.config.timeout_s));
+        let cold = !self.initialized;
+        let _ = self.log.send(LogCmd::Begin);
+        self.platform_line(report::start(&request_id, &function.version));
+
+        let invocation = Invocation {
+            request_id: request_id.clone(),
+            payload: req.payload,
+            timeout,
+            invoked_function_arn: req.invoked_arn,
+            trace_id: Some(report::trace_id()),
+            client_context: req.client_context,
+            cognito_identity: None,
+        };
+        let mut pending = match self.api.dispatch(invocation) {
+            Ok(p) => p,
+            Err(_) => {
+                return self.finish_failure(&request_id, cold, None, "Runtime.Unknown", "the environment is busy".into(), function).await
+            }
+        };
+
+        // Phase 1: the runtime takes the event (after its init, on a cold start).
+        let init_budget = Duration::from_millis(INIT_TIMEOUT_MS) + timeout;
+        let started = tokio::select! {
+            biased;
+            s = &mut pending.started => s.ok(),
+            status = self.wait_exit() => {
+                return self.init_failed(&request_id, status, function).await;
+            }
+            _ = tokio::time::sleep(init_budget) => None,
+        };
+        let Some(started) = started else {
+            self.kill();
+            let secs = init_budget.as_secs_f64();
+            return self.timed_out(&request_id, secs, cold, None, function).await;
+        };
+        let init_ms = if cold {
+            self.initialized = true;
+            let ready = self.api.ready_at().unwrap_or(started.at);
+            Some(ready.duration_since(self.spawned_at).as_secs_f64() * 1000.0)
+        } else {
+            None
+        };
+
+        // Phase 2: its answer, a crash, or the deadline.
+        let deadline = tokio::time::Instant::from_std(started.at + timeout);
+        let answered = tokio::select! {
+            biased;
+            o = &mut pending.outcome => o.ok(),
+            status = self.wait_exit() => {
+                let message = format!("RequestId: {request_id} Error: Runtime exited with error: {status}");
+                self.platform_line(format!("{message}\nRuntime.ExitError"));
+                return self.finish_failure(&request_id, false, init_ms, "Runtime.ExitError", message, function).await;
+            }
+            _ = tokio::time::sleep_until(deadline) => None,
+        };
+        let Some((outcome, done)) = answered else {
+            self.kill();
+            let secs = started.at.elapsed().as_secs_f64();
+            return self.timed_out(&request_id, secs, false, init_ms, function).await;
+        };
+        let duration_ms = done.duration_since(started.at).as_secs_f64() * 1000.0;
+        let (body, content_type, function_error, status) = match outcome {
+            Outcome::Response { body, content_type } => {
+                (body, content_type.and_then(|v| v.to_str().ok().map(str::to_owned)), false, None)
+            }
+            Outcome::Error { body, .. } => (body, None, true, None),
+            Outcome::ResponseTooLarge => (
+                Bytes::from(
+                    serde_json::json!({
+                        "errorMessage": format!("Response payload size exceeded maximum allowed payload size ({} bytes).", nimbus_model::limits::RESPONSE_MAX_BYTES),
+                        "errorType": "Function.ResponseSizeTooLarge",
+                    })
+                    .to_string(),
+                ),
+                None,
+                true,
+                Some("Function.ResponseSizeTooLarge"),
+            ),
+        };
+        self.platform_line(report::end(&request_id));
+        self.platform_line(report::report(&report::Report {
+            request_id: &request_id,
+            duration_ms,
+            memory_mb: self.memory_mb,
+            max_memory_mb: self.guard.max_memory_used_mb(),
+            init_ms,
+            status: status.map(|t| ("error", t)),
+        }));
+        let log_tail = self.finish_log(req.want_tail).await;
+        RunResult {
+            response: InvokeResponse {
+                body,
+                content_type,
+                function_error,
+                executed_version: function.version.clone(),
+                log_tail,
+                init_ms,
+                duration_ms,
+            },
+            reusable: true,
+        }
+    }
+
+    async fn finish_log(&self, want: bool) -> Option<String> {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.log.send(LogCmd::Finish(tx));
+        if want {
+            rx.await.ok()
+        } else {
+            None
+        }
+    }
+
+    async fn init_failed(&mut self, request_id: &str, status: String, function: &FunctionRecord) -> RunResult {
+        let init_ms = self.spawned_at.elapsed().as_secs_f64() * 1000.0;
+        if let Some(err) = self.api.init_error() {
+            let error_type = err
+                .error_type
+                .clone()
+                .or_else(|| {
+                    serde_json::from_slice::<serde_json::Value>(&err.body)
+                        .ok()
+                        .and_then(|v| v.get("errorType").and_then(|t| t.as_str()).map(str::to_owned))
+                })
+                .unwrap_or_else(|| "Runtime.Unknown".into());
+            self.platform_line(format!(
+                "INIT_REPORT Init Duration: {init_ms:.2} ms\tPhase: init\tStatus: error\tError Type: {error_type}"
+            ));
+            self.platform_line(report::end(request_id));
+            self.platform_line(report::report(&report::Report {
+                request_id,
+                duration_ms: 0.0,
+                memory_mb: self.memory_mb,
+                max_memory_mb: None,
+                init_ms: Some(init_ms),
+                status: Some(("error", &error_type)),
+            }));
+            let log_tail = self.finish_log(true).await;
+            return RunResult {
+                response: InvokeResponse {
+                    body: err.body,
+                    content_type: None,
+                    function_error: true,
+                    executed_version: function.version.clone(),
+                    log_tail,
+                    init_ms: Some(init_ms),
+                    duration_ms: 0.0,
+                },
+                reusable: false,
+            };
+        }
+        let message = format!("RequestId: {request_id} Error: Runtime exited with error: {status}");
+        self.platform_line(format!(
+            "INIT_REPORT Init Duration: {init_ms:.2} ms\tPhase: init\tStatus: error\tError Type: Runtime.ExitError"
+        ));
+        self.platform_line(format!("{message}\nRuntime.ExitError"));
+        self.finish_failure(request_id, false, Some(init_ms), "Runtime.ExitError", message, function).await
+    }
+
+    async fn timed_out(
+        &mut self,
+        request_id: &str,
+        secs: f64,
+        _cold: bool,
+        init_ms: Option<f64>,
+        function: &FunctionRecord,
+    ) -> RunResult {
+        let now = iso_millis(time::OffsetDateTime::now_utc());
+        self.platform_line(format!("{now} {request_id} Task timed out after {secs:.2} seconds"));
+        let message = format!("RequestId: {request_id} Error: Task timed out after {secs:.2} seconds");
+        self.platform_line(report::end(request_id));
+        self.platform_line(report::report(&report::Report {
+            request_id,
+            duration_ms: secs * 1000.0,
+            memory_mb: self.memory_mb,
+            max_memory_mb: self.guard.max_memory_used_mb(),
+            init_ms,
+            status: Some(("timeout", "")),
+        }));
+        let log_tail = self.finish_log(true).await;
+        RunResult {
+            response: InvokeResponse {
+                body: error_body("Sandbox.Timedout", &message),
+                content_type: None,
+                function_error: true,
+                executed_version: function.version.clone(),
+                log_tail,
+                init_ms,
+                duration_ms: secs * 1000.0,
+            },
+            reusable: false,
+        }
+    }
+
+    async fn finish_failure(
+        &mut self,
+        request_id: &str,
+        _cold: bool,
+        init_ms: Option<f64>,
+        error_type: &str,
+        message: String,
+        function: &FunctionRecord,
+    ) -> RunResult {
+        self.kill();
+        self.platform_line(report::end(request_id));
+        self.platform_line(report::report(&report::Report {
+            request_id,
+            duration_ms: 0.0,
+            memory_mb: self.memory_mb,
+            max_memory_mb: None,
+            init_ms,
+            status: Some(("error", error_type)),
+        }));
+        let log_tail = self.finish_log(true).await;
+        RunResult {
+            response: InvokeResponse {
+                body: error_body(error_type, &message),
+                content_type: None,
+                function_error: true,
+                executed_version: function.version.clone(),
+                log_tail,
+                init_ms,
+                duration_ms: 0.0,
+            },
+            reusable: false,
+        }
+    }
+}
+
+/// A platform-generated function error body.
+pub(crate) fn error_body(error_type: &str, message: &str) -> Bytes {
+    Bytes::from(serde_json::json!({ "errorType": error_type, "errorMessage": message }).to_string())
+}
+
+/// Reports a launch failure as the invocation's outcome.
+pub(crate) fn launch_failed(function: &FunctionRecord, request_id: &str, failure: LaunchFailure) -> InvokeResponse {
+    InvokeResponse {
+        body: error_body(failure.error_type, &format!("RequestId: {request_id} Error: {}", failure.message)),
+        content_type: None,
+        function_error: true,
+        executed_version: function.version.clone(),
+        log_tail: None,
+        init_ms: None,
+        duration_ms: 0.0,
+    }
+}
+

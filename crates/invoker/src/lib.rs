@@ -1,0 +1,188 @@
+//! The invoke path. [`Invoker::invoke`] takes an idle environment of the function version
+//! (or starts one), hands it the event through its Runtime API, waits for the answer, a
+//! crash or the deadline, writes START/END/REPORT, and returns the environment to its pool
+//! if it is still good. Pools are per function version and hold only a short lock each;
+//! there is no global lock on this path.
+
+mod env_vars;
+mod environment;
+mod logs;
+pub mod report;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use nimbus_model::{FunctionRecord, Identity};
+use nimbus_runtimes::Runtimes;
+use nimbus_sandbox::Sandbox;
+
+use environment::Environment;
+pub use logs::LogSink;
+
+/// What environments need to know about the platform around them.
+#[derive(Debug, Clone)]
+pub struct Platform {
+    pub identity: Identity,
+    /// The URL functions use to reach Nimbus (`AWS_ENDPOINT_URL`).
+    pub endpoint_url: String,
+    pub runtimes: Arc<Runtimes>,
+    pub logs: LogSink,
+}
+
+/// One synchronous invocation.
+#[derive(Debug)]
+pub struct InvokeRequest {
+    pub request_id: String,
+    pub payload: Bytes,
+    /// The ARN the caller used, qualifier included.
+    pub invoked_arn: String,
+    /// Decoded `X-Amz-Client-Context` JSON.
+    pub client_context: Option<String>,
+    /// `LogType=Tail`: return this invocation's log.
+    pub want_tail: bool,
+}
+
+/// The result of an invocation that ran (successfully or not).
+#[derive(Debug)]
+pub struct InvokeResponse {
+    pub body: Bytes,
+    pub content_type: Option<String>,
+    /// `X-Amz-Function-Error: Unhandled`.
+    pub function_error: bool,
+    pub executed_version: String,
+    /// The invocation's log lines (START … REPORT), when asked for.
+    pub log_tail: Option<String>,
+    pub init_ms: Option<f64>,
+    pub duration_ms: f64,
+}
+
+#[derive(Hash, PartialEq, Eq, Clone, Debug)]
+struct PoolKey {
+    name: String,
+    version: String,
+}
+
+#[derive(Default)]
+struct Pool {
+    idle: Mutex<Vec<Environment>>,
+}
+
+impl Pool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Environment>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The most recently used idle environment of the current generation.
+    fn checkout(&self, generation: u64) -> Option<Environment> {
+        let mut idle = self.lock();
+        while let Some(env) = idle.pop() {
+            if env.generation == generation && env.is_alive() {
+                return Some(env);
+            }
+            env.kill();
+        }
+        None
+    }
+}
+
+/// Runs invocations on pools of environments.
+pub struct Invoker {
+    platform: Platform,
+    sandbox: Arc<dyn Sandbox>,
+    pools: DashMap<PoolKey, Arc<Pool>>,
+}
+
+impl std::fmt::Debug for Invoker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Invoker").field("sandbox", &self.sandbox.name()).finish()
+    }
+}
+
+impl Invoker {
+    pub fn new(platform: Platform, sandbox: Arc<dyn Sandbox>) -> Self {
+        Invoker { platform, sandbox, pools: DashMap::new() }
+    }
+
+    fn pool(&self, f: &FunctionRecord) -> Arc<Pool> {
+        let key = PoolKey { name: f.name.clone(), version: f.version.clone() };
+        if let Some(p) = self.pools.get(&key) {
+            return p.clone();
+        }
+        self.pools.entry(key).or_default().clone()
+    }
+
+    /// Invokes `function` (whose code is unpacked at `code_dir`).
+    pub async fn invoke(&self, function: Arc<FunctionRecord>, code_dir: PathBuf, req: InvokeRequest) -> InvokeResponse {
+        let pool = self.pool(&function);
+        let mut env = match pool.checkout(function.generation) {
+            Some(env) => env,
+            None => match Environment::start(&self.platform, self.sandbox.as_ref(), &function, &code_dir).await {
+                Ok(env) => env,
+                Err(failure) => {
+                    tracing::warn!(function = %function.name, error = failure.message, "environment failed to start");
+                    return environment::launch_failed(&function, &req.request_id, failure);
+                }
+            },
+        };
+        let result = env.run(&function, req).await;
+        if result.reusable && env.is_alive() {
+            env.last_used = std::time::Instant::now();
+            let mut idle = pool.lock();
+            idle.push(env);
+        } else {
+            env.kill();
+        }
+        result.response
+    }
+
+    /// Stops the idle environments of a function (after an update or delete); busy ones
+    /// are retired when they finish, by their stale generation.
+    pub fn retire(&self, name: &str) {
+        for pool in self.pools.iter().filter(|p| p.key().name == name) {
+            for env in pool.lock().drain(..) {
+                env.kill();
+            }
+        }
+        self.pools.retain(|k, _| k.name != name);
+    }
+
+    /// Stops environments idle for longer than `idle_for`; returns how many.
+    pub fn reap_idle(&self, idle_for: Duration) -> usize {
+        let mut reaped = 0;
+        for pool in self.pools.iter() {
+            let mut idle = pool.lock();
+            let before = idle.len();
+            idle.retain(|env| {
+                let keep = env.is_alive() && env.last_used.elapsed() < idle_for;
+                if !keep {
+                    env.kill();
+                }
+                keep
+            });
+            reaped += before - idle.len();
+        }
+        reaped
+    }
+
+    /// Number of idle environments (for diagnostics).
+    pub fn idle_count(&self) -> usize {
+        self.pools.iter().map(|p| p.lock().len()).sum()
+    }
+
+    /// Stops every environment (graceful shutdown).
+    pub fn shutdown(&self) {
+        for pool in self.pools.iter() {
+            for env in pool.lock().drain(..) {
+                env.kill();
+            }
+        }
+        self.pools.clear();
+    }
+
+    pub fn platform(&self) -> &Platform {
+        &self.platform
+    }
+}

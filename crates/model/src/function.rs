@@ -1,0 +1,298 @@
+//! What a function is: its configuration (as the user set it), its code, and the bookkeeping
+//! Lambda reports about it. Stored as JSON by the store; converted to AWS wire shapes only by
+//! the control plane.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::limits;
+
+/// Advanced logging controls (`LoggingConfig`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggingConfig {
+    /// `Text` or `JSON`.
+    pub log_format: String,
+    pub application_log_level: Option<String>,
+    pub system_log_level: Option<String>,
+    pub log_group: String,
+}
+
+/// The user-settable configuration of one function version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionConfig {
+    pub runtime: String,
+    pub handler: String,
+    pub role: String,
+    pub description: String,
+    pub timeout_s: u32,
+    pub memory_mb: u32,
+    pub ephemeral_mb: u32,
+    pub environment: BTreeMap<String, String>,
+    pub architectures: Vec<String>,
+    pub logging: LoggingConfig,
+    pub layers: Vec<String>,
+    pub tracing_mode: String,
+    /// Settings Nimbus stores and returns but does not act on (VpcConfig, DeadLetterConfig,
+    /// KMSKeyArn, FileSystemConfigs, SnapStart, …), keyed by their AWS member name.
+    #[serde(default)]
+    pub passthrough: BTreeMap<String, serde_json::Value>,
+}
+
+/// The deployment package of a function, as stored in the content-addressed blob store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeInfo {
+    /// Lowercase hex SHA-256 of the zip: the blob's address.
+    pub sha256_hex: String,
+    /// Size of the zip in bytes (`CodeSize`).
+    pub size: u64,
+    /// Bytes once unzipped (counts against the 250 MB limit).
+    pub unzipped_size: u64,
+}
+
+/// One function version with everything Lambda reports about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionRecord {
+    pub name: String,
+    /// `$LATEST` or a published version number.
+    pub version: String,
+    pub config: FunctionConfig,
+    pub code: CodeInfo,
+    pub revision_id: String,
+    /// Lambda-formatted `LastModified`.
+    pub last_modified: String,
+    pub tags: BTreeMap<String, String>,
+    /// Bumped on every change of code or configuration; environments of an older
+    /// generation are retired.
+    pub generation: u64,
+}
+
+/// Keys customers may not set (lambda-interfaces.md §4.1).
+pub const RESERVED_ENV_KEYS: &[&str] = &[
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+];
+
+/// A configuration problem, phrased as Lambda phrases it. `validation` tells whether AWS
+/// reports it as a framework `ValidationException` (pattern/range) rather than a business
+/// `InvalidParameterValueException`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub validation: bool,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn validation(message: String) -> Self {
+        ConfigError { validation: true, message }
+    }
+    fn invalid(message: String) -> Self {
+        ConfigError { validation: false, message }
+    }
+}
+
+impl FunctionConfig {
+    /// Checks every limit that does not depend on the host.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.memory_mb < limits::MEMORY_MIN_MB {
+            return Err(ConfigError::validation(format!(
+                "1 validation error detected: Value '{}' at 'memorySize' failed to satisfy constraint: Member must have value greater than or equal to {}",
+                self.memory_mb,
+                limits::MEMORY_MIN_MB
+            )));
+        }
+        if self.memory_mb > limits::MEMORY_MAX_MB {
+            return Err(ConfigError::invalid(format!(
+                "'MemorySize' value failed to satisfy constraint: Member must have value less than or equal to {}",
+                limits::MEMORY_MAX_MB
+            )));
+        }
+        if self.timeout_s < limits::TIMEOUT_MIN_S {
+            return Err(ConfigError::validation(format!(
+                "1 validation error detected: Value '{}' at 'timeout' failed to satisfy constraint: Member must have value greater than or equal to {}",
+                self.timeout_s,
+                limits::TIMEOUT_MIN_S
+            )));
+        }
+        if self.timeout_s > limits::TIMEOUT_MAX_S {
+            return Err(ConfigError::invalid(format!(
+                "'Timeout' value failed to satisfy constraint: Member must have value less than or equal to {}",
+                limits::TIMEOUT_MAX_S
+            )));
+        }
+        if !(limits::EPHEMERAL_MIN_MB..=limits::EPHEMERAL_MAX_MB).contains(&self.ephemeral_mb) {
+            return Err(ConfigError::validation(format!(
+                "1 validation error detected: Value '{}' at 'ephemeralStorage.size' failed to satisfy constraint: Member must have value between {} and {}",
+                self.ephemeral_mb,
+                limits::EPHEMERAL_MIN_MB,
+                limits::EPHEMERAL_MAX_MB
+            )));
+        }
+        if self.handler.is_empty()
+            || self.handler.len() > 128
+            || self.handler.chars().any(char::is_whitespace)
+        {
+            return Err(ConfigError::validation(format!(
+                "1 validation error detected: Value '{}' at 'handler' failed to satisfy constraint: Member must satisfy regular expression pattern: [^\\s]+",
+                self.handler
+            )));
+        }
+        if self.description.chars().count() > limits::DESCRIPTION_MAX_CHARS {
+            return Err(ConfigError::validation(
+                "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 256".into(),
+            ));
+        }
+        if !is_valid_role(&self.role) {
+            return Err(ConfigError::validation(format!(
+                "1 validation error detected: Value '{}' at 'role' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\\d{{12}}:role/?[a-zA-Z_0-9+=,.@\\-_/]+",
+                self.role
+            )));
+        }
+        if self.architectures.len() != 1
+            || !matches!(self.architectures[0].as_str(), "x86_64" | "arm64")
+        {
+            return Err(ConfigError::validation(
+                "1 validation error detected: Value at 'architectures' failed to satisfy constraint: Member must have length less than or equal to 1, Member must satisfy enum value set: [x86_64, arm64]".into(),
+            ));
+        }
+        if !matches!(self.logging.log_format.as_str(), "Text" | "JSON") {
+            return Err(ConfigError::validation(format!(
+                "1 validation error detected: Value '{}' at 'loggingConfig.logFormat' failed to satisfy constraint: Member must satisfy enum value set: [JSON, Text]",
+                self.logging.log_format
+            )));
+        }
+        self.validate_environment()
+    }
+
+    fn validate_environment(&self) -> Result<(), ConfigError> {
+        let mut total = 0usize;
+        let mut reserved = Vec::new();
+        for (k, v) in &self.environment {
+            total += k.len() + v.len();
+            let valid_key = k.len() >= 2
+                && k.as_bytes()[0].is_ascii_alphabetic()
+                && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !valid_key {
+                return Err(ConfigError::validation(format!(
+                    "1 validation error detected: Value at 'environment.variables' failed to satisfy constraint: Map keys must satisfy constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+] (key '{k}')"
+                )));
+            }
+            if RESERVED_ENV_KEYS.contains(&k.as_str()) {
+                reserved.push(k.as_str());
+            }
+        }
+        if !reserved.is_empty() {
+            return Err(ConfigError::invalid(format!(
+                "Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: {}",
+                reserved.join(", ")
+            )));
+        }
+        if total > limits::ENV_VARS_MAX_BYTES {
+            return Err(ConfigError::invalid(format!(
+                "Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: {total} bytes"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// `arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+`
+pub fn is_valid_role(role: &str) -> bool {
+    let Some(rest) = role.strip_prefix("arn:") else { return false };
+    let Some((partition, rest)) = rest.split_once(':') else { return false };
+    if !(partition.is_empty() || partition.starts_with("aws")) {
+        return false;
+    }
+    let Some(rest) = rest.strip_prefix("iam::") else { return false };
+    let Some((account, rest)) = rest.split_once(':') else { return false };
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let Some(path) = rest.strip_prefix("role") else { return false };
+    let path = path.strip_prefix('/').unwrap_or(path);
+    !path.is_empty()
+        && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@-_/".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> FunctionConfig {
+        FunctionConfig {
+            runtime: "python3.12".into(),
+            handler: "app.handler".into(),
+            role: "arn:aws:iam::000000000000:role/lambda-role".into(),
+            description: String::new(),
+            timeout_s: 3,
+            memory_mb: 128,
+            ephemeral_mb: 512,
+            environment: BTreeMap::new(),
+            architectures: vec!["x86_64".into()],
+            logging: LoggingConfig {
+                log_format: "Text".into(),
+                application_log_level: None,
+                system_log_level: None,
+                log_group: "/aws/lambda/f".into(),
+            },
+            layers: vec![],
+            tracing_mode: "PassThrough".into(),
+            passthrough: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        assert!(config().validate().is_ok());
+        let mut c = config();
+        c.memory_mb = 127;
+        assert!(c.validate().unwrap_err().validation);
+        c.memory_mb = 10_241;
+        assert!(!c.validate().unwrap_err().validation);
+        let mut c = config();
+        c.timeout_s = 0;
+        assert!(c.validate().is_err());
+        c.timeout_s = 901;
+        assert!(c.validate().is_err());
+        let mut c = config();
+        c.role = "not-a-role".into();
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn environment_rules() {
+        let mut c = config();
+        c.environment.insert("AWS_REGION".into(), "x".into());
+        let e = c.validate().unwrap_err();
+        assert!(!e.validation && e.message.contains("AWS_REGION"));
+        let mut c = config();
+        c.environment.insert("BIG".into(), "x".repeat(4 * 1024));
+        assert!(c.validate().unwrap_err().message.contains("4KB"));
+        let mut c = config();
+        c.environment.insert("1BAD".into(), "x".into());
+        assert!(c.validate().unwrap_err().validation);
+    }
+
+    #[test]
+    fn roles() {
+        assert!(is_valid_role("arn:aws:iam::123456789012:role/service-role/x"));
+        assert!(!is_valid_role("arn:aws:iam::1234:role/x"));
+        assert!(!is_valid_role("arn:aws:iam::123456789012:user/x"));
+    }
+}

@@ -1,0 +1,11 @@
+//! Domain types shared by every Nimbus crate: who we are ([`Identity`]), how functions are
+//! named and addressed ([`names`]), what a function is ([`function`]) and Lambda's numeric
+//! limits ([`limits`]). This crate does no I/O and knows nothing of HTTP or AWS JSON shapes.
+
+pub mod function;
+pub mod limits;
+pub mod names;
+pub mod time_fmt;
+
+pub use function::{CodeInfo, FunctionConfig, FunctionRecord, LoggingConfig};
+pub use names::{FunctionRef, Identity, NameError};

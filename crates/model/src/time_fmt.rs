@@ -1,0 +1,52 @@
+//! Lambda's timestamp formats.
+
+use time::OffsetDateTime;
+
+/// `2020-04-10T19:06:32.563+0000`: how Lambda renders `LastModified` and friends.
+pub fn lambda_timestamp(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}+0000",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+/// `2024-01-01T00:00:00.000Z`: runtimes' and telemetry timestamps.
+pub fn iso_millis(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_millis() -> i64 {
+    let now = OffsetDateTime::now_utc();
+    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn formats_like_lambda() {
+        let t = datetime!(2020-04-10 19:06:32.563 UTC);
+        assert_eq!(lambda_timestamp(t), "2020-04-10T19:06:32.563+0000");
+        assert_eq!(iso_millis(t), "2020-04-10T19:06:32.563Z");
+    }
+}

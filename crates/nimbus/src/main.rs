@@ -1,0 +1,61 @@
+//! The `nimbus` binary: `nimbus serve` runs the platform; the other subcommands are a
+//! command line for people, speaking the same HTTP API as the AWS CLI.
+
+mod cli;
+mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "nimbus", version, about = "A self-hosted serverless platform that behaves like AWS Lambda")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the Nimbus server.
+    Serve(serve::ServeArgs),
+    /// Create or update a function from a directory or a .zip.
+    Deploy(cli::DeployArgs),
+    /// Invoke a function and print its response.
+    Invoke(cli::InvokeArgs),
+    /// List functions.
+    Ls(cli::Endpoint),
+    /// Delete a function.
+    Rm(cli::RmArgs),
+    /// Print a function's logs.
+    Logs(cli::LogsArgs),
+}
+
+fn default_data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(d).join("nimbus");
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => PathBuf::from(h).join(".local/share/nimbus"),
+        None => PathBuf::from("/var/lib/nimbus"),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let result = match args.command {
+        Command::Serve(a) => serve::run(a),
+        Command::Deploy(a) => cli::deploy(a),
+        Command::Invoke(a) => cli::invoke(a),
+        Command::Ls(a) => cli::ls(a),
+        Command::Rm(a) => cli::rm(a),
+        Command::Logs(a) => cli::logs(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("nimbus: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! `nimbus serve`: wires the store, code blobs, runtimes, sandbox, invoker and HTTP API
+//! together, then serves until SIGINT/SIGTERM.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use nimbus_artifact::FsBlobs;
+use nimbus_control_plane::{AppState, Catalog};
+use nimbus_invoker::{Invoker, LogSink, Platform};
+use nimbus_model::Identity;
+use nimbus_runtimes::{RuntimeOptions, Runtimes};
+use nimbus_sandbox::{ProcessSandbox, Sandbox};
+use nimbus_store::SqliteStore;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "NIMBUS_LISTEN", default_value = "127.0.0.1:9600")]
+    listen: SocketAddr,
+    /// Where functions, code and logs are kept.
+    #[arg(long, env = "NIMBUS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Region this endpoint answers as.
+    #[arg(long, env = "NIMBUS_REGION", default_value = "us-east-1")]
+    region: String,
+    /// 12-digit account id used in ARNs.
+    #[arg(long, env = "NIMBUS_ACCOUNT_ID", default_value = "000000000000")]
+    account_id: String,
+    /// How environments are isolated. Only `process` (no isolation) exists so far.
+    #[arg(long, env = "NIMBUS_ISOLATION", default_value = "process")]
+    isolation: String,
+    /// Map a runtime to an interpreter, e.g. `python3.12=/usr/bin/python3.12` (repeatable).
+    #[arg(long = "runtime", value_name = "ID=PATH")]
+    runtimes: Vec<String>,
+    /// Refuse a python3.x whose exact interpreter is not installed (default: use the nearest).
+    #[arg(long)]
+    strict_runtimes: bool,
+    /// Stop environments idle for this many seconds.
+    #[arg(long, env = "NIMBUS_IDLE_TIMEOUT", default_value_t = 600)]
+    idle_timeout: u64,
+    /// Do not install the managed boto3 for Python functions.
+    #[arg(long)]
+    no_python_sdk: bool,
+}
+
+fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("NIMBUS_CACHE_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(d).join("nimbus");
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => PathBuf::from(h).join(".cache/nimbus"),
+        None => std::env::temp_dir().join("nimbus-cache"),
+    }
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("NIMBUS_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(serve(args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let data_dir = args.data_dir.clone().unwrap_or_else(crate::default_data_dir);
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    let identity = Identity { region: args.region.clone(), account_id: args.account_id.clone() };
+    if identity.account_id.len() != 12 || !identity.account_id.bytes().all(|b| b.is_ascii_digit()) {
+        bail!("--account-id must be 12 digits");
+    }
+    let sandbox: Arc<dyn Sandbox> = match args.isolation.as_str() {
+        "process" => Arc::new(ProcessSandbox),
+        other => bail!("unknown --isolation {other:?} (available: process)"),
+    };
+
+    let store = Arc::new(SqliteStore::open(&data_dir.join("nimbus.db")).context("opening the database")?);
+    let blobs = Arc::new(FsBlobs::open(&data_dir.join("code")).context("opening the code store")?);
+    let mut overrides = BTreeMap::new();
+    for m in &args.runtimes {
+        let (id, path) = m.split_once('=').with_context(|| format!("--runtime {m}: expected ID=PATH"))?;
+        overrides.insert(id.to_string(), PathBuf::from(path));
+    }
+    let runtimes = Arc::new(
+        Runtimes::discover(
+            &data_dir.join("runtimes"),
+            &cache_dir().join("python-sdk"),
+            RuntimeOptions { overrides, strict: args.strict_runtimes },
+        )
+        .context("preparing runtimes")?,
+    );
+    let (logs, log_writer) = LogSink::start(store.clone());
+    let connect_host = if args.listen.ip().is_unspecified() { "127.0.0.1".to_string() } else { args.listen.ip().to_string() };
+    let platform = Platform {
+        identity: identity.clone(),
+        endpoint_url: format!("http://{connect_host}:{}", args.listen.port()),
+        runtimes: runtimes.clone(),
+        logs,
+    };
+    let invoker = Arc::new(Invoker::new(platform, sandbox.clone()));
+    let catalog = Catalog::load(identity.clone(), store.clone(), blobs, runtimes.clone())
+        .map_err(|e| anyhow::anyhow!("loading functions: {}", e.message))?;
+    let function_count = catalog.list().len();
+    let state = Arc::new(AppState { catalog, invoker: invoker.clone(), logs: store.clone() });
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    tracing::info!(
+        listen = %args.listen,
+        data_dir = %data_dir.display(),
+        functions = function_count,
+        isolation = sandbox.name(),
+        "nimbus is serving the Lambda API at http://{}",
+        args.listen
+    );
+    if args.isolation == "process" {
+        tracing::warn!("environments run as plain host processes WITHOUT isolation: run only code you trust");
+    }
+    for line in runtimes.describe() {
+        tracing::info!("runtime {line}");
+    }
+    if !args.no_python_sdk && !runtimes.python_sdk().is_ready() {
+        let rt = runtimes.clone();
+        std::thread::spawn(move || {
+            tracing::info!("installing the managed Python SDK (boto3 {}) in the background", nimbus_runtimes::BOTO3_VERSION);
+            match rt.python_sdk().install(&rt.python_candidates()) {
+                Ok(()) => tracing::info!(dir = %rt.python_sdk().dir().display(), "managed Python SDK ready"),
+                Err(e) => tracing::warn!(error = %e, "could not install the managed Python SDK: `import boto3` will fail in functions"),
+            }
+        });
+    }
+    let reaper_invoker = invoker.clone();
+    let idle = Duration::from_secs(args.idle_timeout.max(1));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(10).min(idle));
+        loop {
+            tick.tick().await;
+            let n = reaper_invoker.reap_idle(idle);
+            if n > 0 {
+                tracing::debug!(stopped = n, "reaped idle environments");
+            }
+        }
+    });
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, nimbus_control_plane::router(state)).with_graceful_shutdown(async {
+        let _ = stop_rx.await;
+    });
+    let mut server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        r = &mut server => r.context("serving")?,
+        () = shutdown_signal() => {
+            tracing::info!("shutting down: stopping environments");
+            invoker.shutdown();
+            let _ = stop_tx.send(());
+            // In-flight invocations get a moment to finish; the rest are cut off, and
+            // their environments die with the runtime below.
+            if tokio::time::timeout(Duration::from_secs(3), &mut server).await.is_err() {
+                tracing::warn!("in-flight requests cut off at shutdown");
+            }
+        }
+    }
+    // Let the log writer store what is queued.
+    drop(log_writer);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,98 @@
+//! Durable state. [`Store`] holds functions (one row per function version); [`LogStore`]
+//! holds function logs as CloudWatch-style groups, streams and events. The embedded backend
+//! is [`SqliteStore`]: one SQLite database in WAL mode with versioned migrations.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use nimbus_model::FunctionRecord;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("corrupt record for {what}: {source}")]
+    Corrupt { what: String, source: serde_json::Error },
+    #[error("database schema version {found} is newer than this Nimbus understands ({supported})")]
+    FutureSchema { found: i64, supported: i64 },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Function definitions.
+pub trait Store: Send + Sync + 'static {
+    /// Every function version, for the in-memory catalog built at start.
+    fn load_functions(&self) -> Result<Vec<FunctionRecord>>;
+    /// Inserts or replaces one function version.
+    fn put_function(&self, record: &FunctionRecord) -> Result<()>;
+    /// Deletes a function with all its versions.
+    fn delete_function(&self, name: &str) -> Result<()>;
+}
+
+/// One log event as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEvent {
+    pub group: String,
+    pub stream: String,
+    /// When it was produced, ms since the epoch.
+    pub timestamp: i64,
+    pub message: String,
+}
+
+/// A stored event with its id and ingestion time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLogEvent {
+    pub id: i64,
+    pub stream: String,
+    pub timestamp: i64,
+    pub ingestion_time: i64,
+    pub message: String,
+}
+
+/// FilterLogEvents / GetLogEvents selection.
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    pub group: String,
+    pub streams: Vec<String>,
+    pub stream_prefix: Option<String>,
+    pub start_time: Option<i64>,
+    pub end_time: Option<i64>,
+    /// Events with an id strictly greater (or, when `backward`, smaller) than this.
+    pub after_id: Option<i64>,
+    pub backward: bool,
+    /// Plain substrings that must all appear (a pre-filter; full patterns live above).
+    pub contains: Vec<String>,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogGroupInfo {
+    pub name: String,
+    pub created: i64,
+    pub stored_bytes: i64,
+    pub retention_days: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogStreamInfo {
+    pub name: String,
+    pub created: i64,
+    pub first_event: Option<i64>,
+    pub last_event: Option<i64>,
+    pub last_ingestion: Option<i64>,
+    pub stored_bytes: i64,
+}
+
+/// Function logs.
+pub trait LogStore: Send + Sync + 'static {
+    fn append_logs(&self, events: &[LogEvent]) -> Result<()>;
+    fn query_logs(&self, query: &LogQuery) -> Result<Vec<StoredLogEvent>>;
+    fn log_groups(&self, prefix: Option<&str>) -> Result<Vec<LogGroupInfo>>;
+    fn log_streams(&self, group: &str, prefix: Option<&str>) -> Result<Vec<LogStreamInfo>>;
+    /// Creates an empty group; false if it already existed.
+    fn create_log_group(&self, name: &str) -> Result<bool>;
+    /// Deletes a group and its events; false if it did not exist.
+    fn delete_log_group(&self, name: &str) -> Result<bool>;
+}

@@ -1,0 +1,311 @@
+//! The embedded backend: SQLite in WAL mode behind one connection.
+//!
+//! One mutex-guarded connection is enough here: control-plane writes are rare, and log
+//! events arrive in batches from a single writer task, never from the invoke path itself.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use nimbus_model::time_fmt::now_millis;
+use nimbus_model::FunctionRecord;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+
+use crate::{
+    LogEvent, LogGroupInfo, LogQuery, LogStore, LogStreamInfo, Result, Store, StoreError,
+    StoredLogEvent,
+};
+
+/// Schema migrations, applied in order; the index + 1 is the schema version.
+const MIGRATIONS: &[&str] = &[
+    // v1
+    "CREATE TABLE functions (
+        name TEXT NOT NULL,
+        version TEXT NOT NULL,
+        record TEXT NOT NULL,
+        PRIMARY KEY (name, version)
+     );
+     CREATE TABLE log_groups (
+        name TEXT PRIMARY KEY,
+        created INTEGER NOT NULL,
+        retention_days INTEGER
+     );
+     CREATE TABLE log_streams (
+        grp TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        first_event INTEGER,
+        last_event INTEGER,
+        last_ingestion INTEGER,
+        stored_bytes INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (grp, name)
+     );
+     CREATE TABLE log_events (
+        id INTEGER PRIMARY KEY,
+        grp TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        ingested INTEGER NOT NULL,
+        message TEXT NOT NULL
+     );
+     CREATE INDEX log_events_grp ON log_events (grp, id);
+     CREATE INDEX log_events_stream ON log_events (grp, stream, id);",
+];
+
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating as needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database, for tests.
+    pub fn in_memory() -> Result<Self> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Self> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // NORMAL in WAL mode is durable across process crashes, which is what we promise.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let supported = MIGRATIONS.len() as i64;
+        if version > supported {
+            return Err(StoreError::FutureSchema { found: version, supported });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)?;
+            tx.commit()?;
+        }
+        Ok(SqliteStore { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (transactions
+        // roll back), so a poisoned lock is safe to reuse.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Store for SqliteStore {
+    fn load_functions(&self) -> Result<Vec<FunctionRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT name, version, record FROM functions ORDER BY name, version")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, version, json) = row?;
+            let rec = serde_json::from_str(&json)
+                .map_err(|source| StoreError::Corrupt { what: format!("{name}:{version}"), source })?;
+            out.push(rec);
+        }
+        Ok(out)
+    }
+
+    fn put_function(&self, record: &FunctionRecord) -> Result<()> {
+        let json = serde_json::to_string(record)
+            .map_err(|source| StoreError::Corrupt { what: record.name.clone(), source })?;
+        self.conn().execute(
+            "INSERT INTO functions (name, version, record) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name, version) DO UPDATE SET record = excluded.record",
+            params![record.name, record.version, json],
+        )?;
+        Ok(())
+    }
+
+    fn delete_function(&self, name: &str) -> Result<()> {
+        self.conn().execute("DELETE FROM functions WHERE name = ?1", params![name])?;
+        Ok(())
+    }
+}
+
+impl LogStore for SqliteStore {
+    fn append_logs(&self, events: &[LogEvent]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let now = now_millis();
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO log_events (grp, stream, ts, ingested, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let mut group = tx.prepare_cached("INSERT OR IGNORE INTO log_groups (name, created) VALUES (?1, ?2)")?;
+            let mut stream = tx.prepare_cached(
+                "INSERT INTO log_streams (grp, name, created, first_event, last_event, last_ingestion, stored_bytes)
+                 VALUES (?1, ?2, ?3, ?4, ?4, ?3, ?5)
+                 ON CONFLICT (grp, name) DO UPDATE SET
+                   first_event = MIN(COALESCE(first_event, excluded.first_event), excluded.first_event),
+                   last_event = MAX(COALESCE(last_event, excluded.last_event), excluded.last_event),
+                   last_ingestion = excluded.last_ingestion,
+                   stored_bytes = stored_bytes + excluded.stored_bytes",
+            )?;
+            for e in events {
+                group.execute(params![e.group, now])?;
+                stream.execute(params![e.group, e.stream, now, e.timestamp, e.message.len() as i64])?;
+                ins.execute(params![e.group, e.stream, e.timestamp, now, e.message])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn query_logs(&self, q: &LogQuery) -> Result<Vec<StoredLogEvent>> {
+        let mut sql = String::from("SELECT id, stream, ts, ingested, message FROM log_events WHERE grp = ?");
+        let mut args: Vec<rusqlite::types::Value> = vec![q.group.clone().into()];
+        if !q.streams.is_empty() {
+            sql.push_str(" AND stream IN (");
+            sql.push_str(&vec!["?"; q.streams.len()].join(","));
+            sql.push(')');
+            args.extend(q.streams.iter().map(|s| s.clone().into()));
+        }
+        if let Some(p) = &q.stream_prefix {
+            sql.push_str(" AND substr(stream, 1, ?) = ?");
+            args.push((p.len() as i64).into());
+            args.push(p.clone().into());
+        }
+        if let Some(t) = q.start_time {
+            sql.push_str(" AND ts >= ?");
+            args.push(t.into());
+        }
+        if let Some(t) = q.end_time {
+            sql.push_str(" AND ts <= ?");
+            args.push(t.into());
+        }
+        if let Some(id) = q.after_id {
+            sql.push_str(if q.backward { " AND id < ?" } else { " AND id > ?" });
+            args.push(id.into());
+        }
+        for c in &q.contains {
+            sql.push_str(" AND instr(message, ?) > 0");
+            args.push(c.clone().into());
+        }
+        sql.push_str(if q.backward { " ORDER BY id DESC LIMIT ?" } else { " ORDER BY id LIMIT ?" });
+        args.push((q.limit.max(1) as i64).into());
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args), |r| {
+            Ok(StoredLogEvent {
+                id: r.get(0)?,
+                stream: r.get(1)?,
+                timestamp: r.get(2)?,
+                ingestion_time: r.get(3)?,
+                message: r.get(4)?,
+            })
+        })?;
+        let mut out: Vec<StoredLogEvent> = rows.collect::<std::result::Result<_, _>>()?;
+        if q.backward {
+            out.reverse();
+        }
+        Ok(out)
+    }
+
+    fn log_groups(&self, prefix: Option<&str>) -> Result<Vec<LogGroupInfo>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT g.name, g.created, g.retention_days,
+                    (SELECT COALESCE(SUM(stored_bytes), 0) FROM log_streams s WHERE s.grp = g.name)
+             FROM log_groups g WHERE substr(g.name, 1, ?1) = ?2 ORDER BY g.name",
+        )?;
+        let p = prefix.unwrap_or("");
+        let rows = stmt.query_map(params![p.len() as i64, p], |r| {
+            Ok(LogGroupInfo { name: r.get(0)?, created: r.get(1)?, retention_days: r.get(2)?, stored_bytes: r.get(3)? })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    fn log_streams(&self, group: &str, prefix: Option<&str>) -> Result<Vec<LogStreamInfo>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT name, created, first_event, last_event, last_ingestion, stored_bytes
+             FROM log_streams WHERE grp = ?1 AND substr(name, 1, ?2) = ?3 ORDER BY name",
+        )?;
+        let p = prefix.unwrap_or("");
+        let rows = stmt.query_map(params![group, p.len() as i64, p], |r| {
+            Ok(LogStreamInfo {
+                name: r.get(0)?,
+                created: r.get(1)?,
+                first_event: r.get(2)?,
+                last_event: r.get(3)?,
+                last_ingestion: r.get(4)?,
+                stored_bytes: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    fn create_log_group(&self, name: &str) -> Result<bool> {
+        let n = self
+            .conn()
+            .execute("INSERT OR IGNORE INTO log_groups (name, created) VALUES (?1, ?2)", params![name, now_millis()])?;
+        Ok(n == 1)
+    }
+
+    fn delete_log_group(&self, name: &str) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let existed = tx
+            .query_row("SELECT 1 FROM log_groups WHERE name = ?1", params![name], |_| Ok(()))
+            .optional()?
+            .is_some();
+        tx.execute("DELETE FROM log_events WHERE grp = ?1", params![name])?;
+        tx.execute("DELETE FROM log_streams WHERE grp = ?1", params![name])?;
+        tx.execute("DELETE FROM log_groups WHERE name = ?1", params![name])?;
+        tx.commit()?;
+        Ok(existed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(stream: &str, ts: i64, msg: &str) -> LogEvent {
+        LogEvent { group: "/aws/lambda/f".into(), stream: stream.into(), timestamp: ts, message: msg.into() }
+    }
+
+    #[test]
+    fn migrations_are_idempotent_and_state_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let s = SqliteStore::open(&path).unwrap();
+            s.append_logs(&[event("a", 1, "hello")]).unwrap();
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        let got = s.query_logs(&LogQuery { group: "/aws/lambda/f".into(), limit: 10, ..Default::default() }).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].message, "hello");
+    }
+
+    #[test]
+    fn log_queries_filter_and_page() {
+        let s = SqliteStore::in_memory().unwrap();
+        s.append_logs(&[event("a", 10, "START x"), event("b", 20, "hello b"), event("a", 30, "END x")]).unwrap();
+        let all = |q: LogQuery| s.query_logs(&q).unwrap();
+        let base = LogQuery { group: "/aws/lambda/f".into(), limit: 100, ..Default::default() };
+        assert_eq!(all(base.clone()).len(), 3);
+        assert_eq!(all(LogQuery { streams: vec!["a".into()], ..base.clone() }).len(), 2);
+        assert_eq!(all(LogQuery { start_time: Some(15), ..base.clone() }).len(), 2);
+        assert_eq!(all(LogQuery { contains: vec!["x".into()], ..base.clone() }).len(), 2);
+        let page1 = all(LogQuery { limit: 2, ..base.clone() });
+        let page2 = all(LogQuery { after_id: Some(page1[1].id), ..base.clone() });
+        assert_eq!(page2.len(), 1);
+        assert_eq!(page2[0].message, "END x");
+        let streams = s.log_streams("/aws/lambda/f", None).unwrap();
+        assert_eq!(streams.len(), 2);
+        assert_eq!(streams[0].first_event, Some(10));
+        assert_eq!(streams[0].last_event, Some(30));
+        assert!(s.delete_log_group("/aws/lambda/f").unwrap());
+        assert!(all(base).is_empty());
+    }
+}
