@@ -725,16 +725,16 @@ def test_console_text_format(api, start, tmp_path):
     out = rt.wait_for_stdout("raw\n")
     assert re.search(rf"^{TS}\t{rid}\tINFO\thello world 42$", out, re.M), out
     assert re.search(rf"^{TS}\t{rid}\tINFO\t\{{ a: 1 \}}$", out, re.M), out
-    assert re.search(rf"^{TS}\t{rid}\tWARN\tmulti\nline$", out, re.M), out
-    assert re.search(rf"^{TS}\t{rid}\tERROR\tError: oops\n    at ", out, re.M), out
+    assert re.search(rf"^{TS}\t{rid}\tWARN\tmulti\rline$", out, re.M), out
+    assert re.search(rf"^{TS}\t{rid}\tERROR\tError: oops\r    at ", out, re.M), out
     assert re.search(rf"^{TS}\t{rid}\tDEBUG\tdbg$", out, re.M), out
     assert re.search(rf"^{TS}\t{rid}\tTRACE\ttrc$", out, re.M), out
     # Each record is exactly one write, even when it spans several lines.
     chunks = [json.loads(line) for line in writes.read_text().splitlines()]
     warn = [c for c in chunks if "\tWARN\t" in c]
-    assert len(warn) == 1 and warn[0].endswith("\tWARN\tmulti\nline\n")
+    assert len(warn) == 1 and warn[0].endswith("\tWARN\tmulti\rline\n")
     err = [c for c in chunks if "\tERROR\tError: oops" in c]
-    assert len(err) == 1 and err[0].count("\n") > 2
+    assert len(err) == 1 and err[0].count("\r") > 2 and err[0].count("\n") == 1
 
 
 def test_console_log_level_filter(api, start):

@@ -81,6 +81,7 @@ class MockRuntimeAPI:
         self.stopping = threading.Event()
         self.next_status = 200  # set to e.g. 500 to fail /next
         self.chunked = False  # answer /next with Transfer-Encoding: chunked
+        self.post_status = 202  # set to e.g. 413 to reject /response and /error
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -152,6 +153,9 @@ class MockRuntimeAPI:
                     api.init_errors.put(Result("init_error", self.path, headers, body))
                 else:
                     self._reply(404, b'{"errorType":"NotFound"}')
+                    return
+                if api.post_status != 202:
+                    self._reply(api.post_status, b'{"errorType":"RequestEntityTooLarge","errorMessage":"too big"}')
                     return
                 self._reply(202, b'{"status":"OK"}', {"Content-Type": "application/json"})
 
@@ -751,6 +755,29 @@ def test_handler_exception_payload_headers_and_log_line(lam):
     assert lam.api.result(rid2).json["requestId"] == rid2
 
 
+def test_huge_traceback_drops_xray_header_but_reports_error(lam):
+    lam.write(
+        {
+            "app.py": """
+            def recurse(n):
+                return recurse(n + 1)
+
+            def handler(event, context):
+                return recurse(0)
+            """
+        }
+    )
+    proc = lam.start()
+    rid = lam.api.push({})
+    res = lam.api.result(rid)
+    body = res.json
+    assert body["errorType"] == "RecursionError"
+    # traceback.format_list() folds the repetition, the X-Ray stack does not.
+    assert "more times]" in body["stackTrace"][-1]
+    assert "lambda-runtime-function-xray-error-cause" not in res.headers
+    assert proc.popen.poll() is None
+
+
 def test_handler_exception_json_log_format(lam):
     lam.write(
         {
@@ -1071,6 +1098,23 @@ def test_sys_path_isolation_and_pythonpath(lam, tmp_path, runtime_dir):
     assert out["site"] is False and out["exit"] is True
 
 
+def test_bootstrap_does_not_load_heavy_modules(lam):
+    # Cold-start guard: the bootstrap itself must not import these (user code may).
+    lam.write(
+        {
+            "app.py": """
+            import sys
+            def handler(event, context):
+                return sorted(sys.modules)
+            """
+        }
+    )
+    lam.start()
+    loaded = set(lam.invoke({"a": [1, 2]}).json)
+    heavy = {"json", "re", "logging", "socket", "http.client", "traceback", "enum", "encodings.idna", "decimal", "site"}
+    assert loaded & heavy == set()
+
+
 def test_exit_builtin_ends_the_process(lam):
     lam.write(
         {
@@ -1112,6 +1156,17 @@ def test_missing_request_id_exits_1(lam):
     proc = lam.start()
     lam.api.push({}, headers={"Lambda-Runtime-Aws-Request-Id": None})
     assert proc.wait() == 1
+
+
+def test_rejected_response_post_exits_1(lam):
+    # awslambdaric treats any non-2xx answer to /response or /error as fatal.
+    lam.api.post_status = 413
+    lam.write({"app.py": ECHO})
+    proc = lam.start()
+    rid = lam.api.push({})
+    assert lam.api.result(rid).kind == "response"
+    assert proc.wait() == 1
+    assert "413" in proc.stderr
 
 
 def test_unreachable_runtime_api_exits_1(lam):

@@ -121,7 +121,7 @@ function errorHeaders(body, err) {
 
 // ---------------------------------------------------------------------------
 // Console patching. Text: "<ISO ts>\t<requestId>\t<LEVEL>\t<message>\n" as a
-// single write per record (multi-line messages stay one record).
+// single write per record (multi-line messages stay one record, newlines as \r).
 // JSON (AWS_LAMBDA_LOG_FORMAT=JSON): {"timestamp","level","requestId","message",...}.
 
 const LEVELS = { TRACE: 1, DEBUG: 2, INFO: 3, WARN: 4, ERROR: 5, FATAL: 6 };
@@ -169,7 +169,11 @@ function jsonRecord(timestamp, level, args) {
 
 function writeRecord(level, args) {
   const ts = new Date().toISOString();
-  const line = jsonLogs ? jsonRecord(ts, level, args) : `${ts}\t${requestId}\t${level}\t${format(...args)}`;
+  // As Lambda does on stdout, newlines inside a text record become \r so that the
+  // platform, which splits the stream on \n, keeps the record as one log event.
+  const line = jsonLogs
+    ? jsonRecord(ts, level, args)
+    : `${ts}\t${requestId}\t${level}\t${format(...args).replace(/\n/g, '\r')}`;
   stdout.write(line + '\n');
 }
 
