@@ -133,7 +133,7 @@ def test_ls_lists_functions_as_a_table(nimbus, create_fn):
     assert len(lines) >= 3, out
     header = lines[0]
     assert py.name not in header and node.name not in header
-    rows = {fn.name: [line for line in lines[1:] if fn.name in line.split()] for fn in (py, node)}
+    rows = {fn.name: [line for line in lines[1:] if fn.name in line] for fn in (py, node)}
     assert rows[py.name] and "python3.11" in rows[py.name][0], out
     assert rows[node.name] and "nodejs20.x" in rows[node.name][0], out
 

@@ -16,7 +16,7 @@ RUNTIME = "nodejs20.x"
 
 ESM_APP = """\
 export const handler = async (event, context) => {
-  return { esm: true, event, requireType: typeof require, requestId: context.awsRequestId };
+  return { esm: true, event, moduleUrl: import.meta.url, requestId: context.awsRequestId };
 };
 """
 
@@ -54,7 +54,8 @@ def test_esm_mjs_handler(lam, create_fn):
     body = res.ok()
     assert body["esm"] is True
     assert body["event"] == {"esm": "please"}
-    assert body["requireType"] == "undefined", "an .mjs handler must be loaded as an ES module"
+    # import.meta only parses inside an ES module
+    assert body["moduleUrl"].startswith("file://") and body["moduleUrl"].endswith("/index.mjs"), body["moduleUrl"]
     assert body["requestId"] == res.request_id
 
 

@@ -20,9 +20,7 @@ from .conftest import (
     UUID_RE,
     function_arn,
     invoke,
-    make_zip,
     pid_alive,
-    python_probe_zip,
     wait_until,
 )
 

@@ -13,6 +13,7 @@ from .conftest import (
     ROLE,
     bash_runtime_zip,
     invoke,
+    make_zip,
     node_probe_zip,
     pid_alive,
     python_probe_zip,
@@ -27,6 +28,19 @@ COMPARED_FIELDS = (
 )
 
 
+BUSY_APP = """\
+import os, time
+
+def handler(event, context):
+    tmp = event["pid_file"] + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(str(os.getpid()))
+    os.replace(tmp, event["pid_file"])
+    time.sleep(event["sleep"])
+    return "done"
+"""
+
+
 def _all_functions(lam) -> dict[str, dict]:
     out = {}
     for page in lam.get_paginator("list_functions").paginate():
@@ -36,7 +50,7 @@ def _all_functions(lam) -> dict[str, dict]:
 
 
 def _read_pid(path) -> int:
-    return int(wait_until(lambda: path.exists() and path.read_text().strip(), timeout=5, message=f"pid file {path}"))
+    return int(wait_until(lambda: path.exists() and path.read_text().strip(), timeout=10, message=f"pid file {path}"))
 
 
 def test_kill_9_then_restart_keeps_functions_and_sigterm_leaves_no_runtimes(server_factory, tmp_path):
@@ -100,17 +114,28 @@ def test_kill_9_then_restart_keeps_functions_and_sigterm_leaves_no_runtimes(serv
 
         new_pids = invoke_all(lam, "after")
         assert set(new_pids.values()).isdisjoint(old_pids.values()), "environments from before the crash were reused"
+
+        # one environment is busy (an async invocation sleeping far past the stop deadline)
+        busy = unique_name("restart-busy")
+        lam.create_function(FunctionName=busy, Runtime="python3.11", Role=ROLE, Handler="app.handler",
+                            Code={"ZipFile": make_zip({"app.py": BUSY_APP})}, Timeout=120)
+        wait_active(lam, busy)
+        busy_pid_file = pid_dir / "busy.pid"
+        res = invoke(lam, busy, {"pid_file": str(busy_pid_file), "sleep": 100}, InvocationType="Event")
+        assert res.status == 202
+        new_pids["busy"] = _read_pid(busy_pid_file)
         assert all(pid_alive(p) for p in new_pids.values())
 
         # graceful stop: exit status 0 within 10 s, no runtime processes left behind
         rc, took = srv.stop(timeout=10)
         assert rc == 0, f"exit status {rc} after SIGTERM (took {took:.1f}s)\n{srv.log_tail()}"
-        wait_until(
-            lambda: not [k for k, p in new_pids.items() if pid_alive(p)],
-            timeout=2,
-            interval=0.05,
-            message=f"runtime processes {new_pids} to be gone after the server exited",
-        )
+        def survivors():
+            return {k: p for k, p in new_pids.items() if pid_alive(p)}
+
+        try:
+            wait_until(lambda: not survivors(), timeout=2, interval=0.05, message="runtime processes to exit")
+        except AssertionError:
+            raise AssertionError(f"runtime processes outlived the server: {survivors()}") from None
     finally:
         for pid in list(old_pids.values()) + list(new_pids.values()):
             if pid_alive(pid):

@@ -980,10 +980,13 @@ def test_logging_text_format_default_level(lam):
     assert re.fullmatch(r"\[WARNING\]\t%s\t%s\twarn 1" % (TS, rid), lines[1]), lines
     assert re.fullmatch(r"\[ERROR\]\t%s\t%s\tchild error" % (TS, rid), lines[2]), lines
     assert lines[3] == "plain print"
-    assert re.fullmatch(r"\[ERROR\]\t%s\t%s\tcaught" % (TS, rid), lines[4]), lines
-    assert lines[5] == "Traceback (most recent call last):"
-    assert "ZeroDivisionError: division by zero" in out
-    assert "\nafter exception\nctx-log\n" in out  # each record ends with a newline
+    # A multi-line record stays one line (one log event): inner newlines become \r.
+    assert re.fullmatch(
+        r"\[ERROR\]\t%s\t%s\tcaught\rTraceback \(most recent call last\):\r  File .*\r    1 / 0\r.*"
+        r"ZeroDivisionError: division by zero" % (TS, rid),
+        lines[4],
+    ), lines
+    assert lines[5:] == ["after exception", "ctx-log", ""]
     assert "debug msg" not in out and "info msg" not in out  # root stays at WARNING
 
 
@@ -1007,6 +1010,26 @@ def test_logging_level_from_env(lam, level, shown):
     for msg in ["debug msg", "info msg", "warn 1"]:
         assert (msg in out) == (msg in shown), (msg, out)
     assert "child error" in out
+
+
+def test_logging_text_multiline_message_is_one_line(lam):
+    lam.write(
+        {
+            "app.py": """
+            import logging
+            def handler(event, context):
+                logging.warning("first\\nsecond\\n")
+                print("printed\\nas is")
+                return 1
+            """
+        }
+    )
+    proc = lam.start()
+    rid = lam.api.push({})
+    lam.api.result(rid)
+    lines = proc.stdout.split("\n")
+    assert re.fullmatch(r"\[WARNING\]\t%s\t%s\tfirst\rsecond\r" % (TS, rid), lines[0]), lines
+    assert lines[1:] == ["printed", "as is", ""]
 
 
 def test_logging_json_format(lam):

@@ -47,9 +47,9 @@ pub(crate) fn build(
     env.extend(runtime_env.iter().cloned());
     if c.logging.log_format == "JSON" {
         env.push(("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()));
-        if let Some(level) = &c.logging.application_log_level {
-            env.push(("AWS_LAMBDA_LOG_LEVEL".into(), level.clone()));
-        }
+        // Lambda's default ApplicationLogLevel with JSON logs is INFO.
+        let level = c.logging.application_log_level.as_deref().unwrap_or("INFO");
+        env.push(("AWS_LAMBDA_LOG_LEVEL".into(), level.to_string()));
     }
     for (k, v) in &c.environment {
         if OVERRIDABLE.contains(&k.as_str()) {

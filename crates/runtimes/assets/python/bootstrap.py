@@ -778,14 +778,17 @@ def _configure_logging(logging):
 
         def emit(self, record):
             # Like awslambdaric: no try/except (formatting errors surface in
-            # the caller), one write per record.  Deviation: a record that
-            # does not end in "\n" (logger.exception() output) gets one, so
-            # the next record starts on its own line on a stdout-captured
-            # platform.
+            # the caller), one write per record.  On Lambda each record is one
+            # CloudWatch event (awslambdaric frames it on the telemetry fd);
+            # Nimbus splits stdout on "\n", so newlines inside a record are
+            # written as "\r" (as awslambdaric does for error reports and
+            # Node's runtime for console records) and every record ends with
+            # exactly one "\n" (awslambdaric leaves logger.exception() output
+            # unterminated).
             msg = self.format(record)
-            if not msg.endswith("\n"):
-                msg += "\n"
-            sys.stdout.write(msg)
+            if msg.endswith("\n"):
+                msg = msg[:-1]
+            sys.stdout.write(msg.replace("\n", "\r") + "\n")
 
     if _LOG_FORMAT_JSON:
         reserved = frozenset(

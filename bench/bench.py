@@ -1,0 +1,202 @@
+"""Nimbus benchmark: warm invoke latency and throughput, and cold-start latency, for a trivial
+Python handler, next to the machine's floor measured in the same run (shared/bench-floor).
+
+Run it through scripts/bench.sh (which builds what it needs). Prints one line per figure and a
+JSON summary. Everything listens on 127.0.0.1 and stops by itself.
+"""
+import http.client
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NIMBUS = os.environ.get("NIMBUS_BIN", os.path.join(ROOT, "target/release/nimbus"))
+FLOOR_BIN = os.environ.get("FLOOR_BIN")
+FLOOR_DIR = os.environ.get("FLOOR_DIR")
+WARM_N = int(os.environ.get("WARM_N", "2000"))
+COLD_N = int(os.environ.get("COLD_N", "30"))
+PY_HANDLER = b'def handler(event, context):\n    return {"ok": True}\n'
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def summary(name, xs_ms):
+    return {
+        "name": name,
+        "n": len(xs_ms),
+        "p50_ms": round(statistics.median(xs_ms), 3),
+        "p90_ms": round(pct(xs_ms, 90), 3),
+        "p99_ms": round(pct(xs_ms, 99), 3),
+        "max_ms": round(max(xs_ms), 3),
+    }
+
+
+def show(s, extra=""):
+    print(f"  {s['name']:<38} p50 {s['p50_ms']:8.3f} ms   p99 {s['p99_ms']:8.3f} ms   max {s['max_ms']:8.3f} ms {extra}")
+
+
+class Api:
+    """Unsigned Lambda REST calls over one keep-alive connection (what an SDK does)."""
+
+    def __init__(self, port):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port)
+
+    def call(self, method, path, body=None, headers=None):
+        self.conn.request(method, path, body=body, headers=headers or {})
+        r = self.conn.getresponse()
+        data = r.read()
+        return r.status, dict(r.getheaders()), data
+
+
+def make_zip():
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("app.py", PY_HANDLER)
+    return buf.getvalue()
+
+
+def floor_figures():
+    """The floor, measured now: loopback HTTP RTT with this same client, and rapid-mini's
+    warm Runtime API round trip and cold spawn for the same handler."""
+    out = {}
+    port = free_port()
+    echo = subprocess.Popen([FLOOR_BIN, "echo", f"127.0.0.1:{port}", "60"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        api = Api(port)
+        xs = []
+        for i in range(WARM_N + 200):
+            t = time.perf_counter()
+            api.call("POST", "/", b"{}")
+            if i >= 200:
+                xs.append((time.perf_counter() - t) * 1000)
+        out["http_rtt"] = summary("floor: loopback HTTP RTT (same client)", xs)
+    finally:
+        echo.kill()
+        echo.wait()
+    python = real_python()
+    for mode, args in (("warm", ["--n", str(WARM_N), "--warmup", "200"]), ("cold", ["--rounds", str(COLD_N)])):
+        r = subprocess.run([FLOOR_BIN, mode, *args, "--cwd", os.path.join(FLOOR_DIR, "fn"), "--", python, "-I", os.path.join(FLOOR_DIR, "bare_runtime.py")],
+                           capture_output=True, text=True, timeout=300)
+        for line in r.stdout.splitlines():
+            if line.startswith("JSON "):
+                rec = json.loads(line[5:])
+                out.setdefault(f"rapid_{mode}", []).append(rec)
+    return out
+
+
+def real_python():
+    for p in ("/usr/bin/python3",):
+        if os.path.exists(p):
+            return p
+    return os.path.realpath(sys.executable)
+
+
+def main():
+    data = tempfile.mkdtemp(prefix="nimbus-bench-")
+    port = free_port()
+    server = subprocess.Popen([NIMBUS, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data, "--no-python-sdk"],
+                              stdout=subprocess.DEVNULL, stderr=open(os.path.join(data, "server.log"), "w"),
+                              env={**os.environ, "NIMBUS_LOG": "warn"})
+    results = {}
+    try:
+        api = Api(port)
+        for _ in range(200):
+            try:
+                if api.call("GET", "/_nimbus/health")[0] == 200:
+                    break
+            except OSError:
+                api = Api(port)
+                time.sleep(0.05)
+        import base64
+        body = json.dumps({"FunctionName": "bench", "Runtime": "python3.11", "Handler": "app.handler",
+                           "Role": "arn:aws:iam::000000000000:role/bench", "Code": {"ZipFile": base64.b64encode(make_zip()).decode()}})
+        status, _, resp = api.call("POST", "/2015-03-31/functions", body, {"content-type": "application/json"})
+        assert status == 201, resp
+        invoke = "/2015-03-31/functions/bench/invocations"
+        event = b'{"key1":"value1","key2":"value2"}'
+
+        print("Nimbus warm invoke (trivial Python handler, sequential, keep-alive):")
+        xs = []
+        t0 = time.perf_counter()
+        for i in range(WARM_N + 200):
+            if i == 200:
+                t0 = time.perf_counter()
+            t = time.perf_counter()
+            status, _, out = api.call("POST", invoke, event)
+            if i >= 200:
+                xs.append((time.perf_counter() - t) * 1000)
+            assert status == 200 and out == b'{"ok": true}', (status, out)
+        elapsed = time.perf_counter() - t0
+        results["warm"] = summary("nimbus: warm invoke", xs)
+        results["warm"]["invocations_per_s"] = round(WARM_N / elapsed)
+        show(results["warm"], f"  {results['warm']['invocations_per_s']} inv/s")
+
+        print("Nimbus cold start (first invoke of a new environment):")
+        cold, inits = [], []
+        for i in range(COLD_N):
+            # A configuration change retires the environment: the next invoke is cold.
+            cfg = json.dumps({"Environment": {"Variables": {"ROUND": str(i)}}})
+            api.call("PUT", "/2015-03-31/functions/bench/configuration", cfg, {"content-type": "application/json"})
+            t = time.perf_counter()
+            status, headers, out = api.call("POST", invoke, event, {"X-Amz-Log-Type": "Tail"})
+            cold.append((time.perf_counter() - t) * 1000)
+            assert status == 200 and out == b'{"ok": true}', (status, out)
+            log = base64.b64decode(headers.get("X-Amz-Log-Result", "")).decode()
+            for part in log.split("\t"):
+                if part.startswith("Init Duration:"):
+                    inits.append(float(part.split()[2]))
+        results["cold"] = summary("nimbus: cold invoke (end to end)", cold)
+        show(results["cold"])
+        if inits:
+            results["init"] = summary("nimbus: Init Duration (REPORT)", inits)
+            show(results["init"])
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        shutil.rmtree(data, ignore_errors=True)
+
+    if FLOOR_BIN and os.path.exists(FLOOR_BIN):
+        print("Floor on this machine, same run (shared/bench-floor):")
+        floor = floor_figures()
+        results["floor"] = floor
+        show(floor["http_rtt"])
+        for key, label in (("rapid_warm", "floor: Runtime API warm (rapid-mini)"), ("rapid_cold", "floor: spawn → first response")):
+            for rec in floor.get(key, []):
+                print(f"  {label:<38} {json.dumps(rec)}")
+        w = results["warm"]["p50_ms"] / floor["http_rtt"]["p50_ms"]
+        print(f"Ratios: warm p50 = {w:.2f}x the loopback RTT floor (an invoke is at least two round trips)")
+        results["ratio_warm_to_rtt"] = round(w, 2)
+    print("JSON " + json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
