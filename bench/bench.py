@@ -65,7 +65,7 @@ class Api:
         self.conn.request(method, path, body=body, headers=headers or {})
         r = self.conn.getresponse()
         data = r.read()
-        return r.status, dict(r.getheaders()), data
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
 
 
 def make_zip():
@@ -167,7 +167,7 @@ def main():
             status, headers, out = api.call("POST", invoke, event, {"X-Amz-Log-Type": "Tail"})
             cold.append((time.perf_counter() - t) * 1000)
             assert status == 200 and out == b'{"ok": true}', (status, out)
-            log = base64.b64decode(headers.get("X-Amz-Log-Result", "")).decode()
+            log = base64.b64decode(headers.get("x-amz-log-result", "")).decode()
             for part in log.split("\t"):
                 if part.startswith("Init Duration:"):
                     inits.append(float(part.split()[2]))

@@ -48,7 +48,10 @@ impl FsBlobs {
                 remove_tree(&e.path());
             }
         }
-        Ok(FsBlobs { root: root.to_path_buf(), limits: ExtractLimits::default() })
+        Ok(FsBlobs {
+            root: root.to_path_buf(),
+            limits: ExtractLimits::default(),
+        })
     }
 
     fn zip_path(&self, hex: &str) -> PathBuf {
@@ -56,7 +59,9 @@ impl FsBlobs {
     }
 
     fn scratch(&self) -> PathBuf {
-        self.root.join("tmp").join(uuid::Uuid::new_v4().simple().to_string())
+        self.root
+            .join("tmp")
+            .join(uuid::Uuid::new_v4().simple().to_string())
     }
 }
 
@@ -84,7 +89,12 @@ impl Blobs for FsBlobs {
             remove_tree(&scratch);
             result?
         };
-        Ok(StoredCode { sha256_hex: hex, size: zip.len() as u64, unzipped_size, tree })
+        Ok(StoredCode {
+            sha256_hex: hex,
+            size: zip.len() as u64,
+            unzipped_size,
+            tree,
+        })
     }
 
     fn tree(&self, sha256_hex: &str) -> PathBuf {
@@ -158,7 +168,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let blobs = FsBlobs::open(dir.path()).unwrap();
         let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-        w.start_file("app.py", zip::write::SimpleFileOptions::default()).unwrap();
+        w.start_file("app.py", zip::write::SimpleFileOptions::default())
+            .unwrap();
         w.write_all(b"print(1)\n").unwrap();
         let zip = w.finish().unwrap().into_inner();
         let a = blobs.put_zip(&zip).unwrap();

@@ -16,7 +16,10 @@ pub struct ExtractLimits {
 
 impl Default for ExtractLimits {
     fn default() -> Self {
-        ExtractLimits { max_unzipped_bytes: nimbus_model::limits::UNZIPPED_MAX_BYTES, max_entries: 200_000 }
+        ExtractLimits {
+            max_unzipped_bytes: nimbus_model::limits::UNZIPPED_MAX_BYTES,
+            max_entries: 200_000,
+        }
     }
 }
 
@@ -31,12 +34,22 @@ pub fn extract_zip(zip: &[u8], dest: &Path, limits: ExtractLimits) -> Result<u64
     if archive.len() > limits.max_entries {
         return Err(ArtifactError::TooManyEntries(limits.max_entries));
     }
+    // The zip reader keeps one entry per name; a package that names a path twice (the classic
+    // "link, then a file written through it" trick) is refused rather than half-read.
+    if declared_entries(zip).is_some_and(|n| n != archive.len()) {
+        return Err(ArtifactError::InvalidZip(
+            "the archive contains duplicate entry names".into(),
+        ));
+    }
     let mut written: u64 = 0;
     let mut links: Vec<(PathBuf, PathBuf)> = Vec::new();
     for i in 0..archive.len() {
-        let mut entry = archive.by_index(i).map_err(|e| ArtifactError::InvalidZip(e.to_string()))?;
+        let mut entry = archive
+            .by_index(i)
+            .map_err(|e| ArtifactError::InvalidZip(e.to_string()))?;
         let raw_name = entry.name().to_string();
-        let rel = confined_path(&raw_name).ok_or_else(|| ArtifactError::UnsafeEntry(raw_name.clone()))?;
+        let rel =
+            confined_path(&raw_name).ok_or_else(|| ArtifactError::UnsafeEntry(raw_name.clone()))?;
         if rel.as_os_str().is_empty() {
             continue; // "./" or "/" alone: nothing to create
         }
@@ -70,7 +83,9 @@ pub fn extract_zip(zip: &[u8], dest: &Path, limits: ExtractLimits) -> Result<u64
             .open(&target)
             .map_err(|e| match e.kind() {
                 // A duplicate name inside the zip: refuse rather than pick one silently.
-                io::ErrorKind::AlreadyExists => ArtifactError::InvalidZip(format!("duplicate entry '{raw_name}'")),
+                io::ErrorKind::AlreadyExists => {
+                    ArtifactError::InvalidZip(format!("duplicate entry '{raw_name}'"))
+                }
                 _ => ArtifactError::io(&target, e),
             })?;
         // Count what is really inflated, one byte past the budget, so a lying header
@@ -80,11 +95,14 @@ pub fn extract_zip(zip: &[u8], dest: &Path, limits: ExtractLimits) -> Result<u64
             .map_err(|e| ArtifactError::InvalidZip(format!("{raw_name}: {e}")))?;
         written += copied;
         if written > limits.max_unzipped_bytes {
-            return Err(ArtifactError::TooLargeUnzipped { limit: limits.max_unzipped_bytes });
+            return Err(ArtifactError::TooLargeUnzipped {
+                limit: limits.max_unzipped_bytes,
+            });
         }
         out.flush().map_err(|e| ArtifactError::io(&target, e))?;
         let perm = if executable { 0o555 } else { 0o444 };
-        fs::set_permissions(&target, fs::Permissions::from_mode(perm)).map_err(|e| ArtifactError::io(&target, e))?;
+        fs::set_permissions(&target, fs::Permissions::from_mode(perm))
+            .map_err(|e| ArtifactError::io(&target, e))?;
     }
     // Links last: no file above was written through one.
     for (at, to) in links {
@@ -92,11 +110,24 @@ pub fn extract_zip(zip: &[u8], dest: &Path, limits: ExtractLimits) -> Result<u64
             fs::create_dir_all(parent).map_err(|e| ArtifactError::io(parent, e))?;
         }
         symlink(&to, &at).map_err(|e| match e.kind() {
-            io::ErrorKind::AlreadyExists => ArtifactError::InvalidZip(format!("duplicate entry '{}'", at.display())),
+            io::ErrorKind::AlreadyExists => {
+                ArtifactError::InvalidZip(format!("duplicate entry '{}'", at.display()))
+            }
             _ => ArtifactError::io(&at, e),
         })?;
     }
     Ok(written)
+}
+
+/// The entry count in the end-of-central-directory record (`None` for zip64 or if absent).
+fn declared_entries(zip: &[u8]) -> Option<usize> {
+    const EOCD: [u8; 4] = [0x50, 0x4b, 0x05, 0x06];
+    let search_from = zip.len().saturating_sub(22 + 65_535);
+    let pos = (search_from..zip.len().saturating_sub(21))
+        .rev()
+        .find(|&i| zip[i..i + 4] == EOCD)?;
+    let total = u16::from_le_bytes([zip[pos + 10], zip[pos + 11]]);
+    (total != u16::MAX).then_some(usize::from(total))
 }
 
 /// The entry's path relative to the tree, or `None` when it is absolute or climbs out.
@@ -147,7 +178,8 @@ mod tests {
     fn build(entries: &[(&str, &[u8])]) -> Vec<u8> {
         let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
         for (name, data) in entries {
-            w.start_file(*name, SimpleFileOptions::default().unix_permissions(0o755)).unwrap();
+            w.start_file(*name, SimpleFileOptions::default().unix_permissions(0o755))
+                .unwrap();
             w.write_all(data).unwrap();
         }
         w.finish().unwrap().into_inner()
@@ -155,20 +187,28 @@ mod tests {
 
     fn build_link(name: &str, target: &str) -> Vec<u8> {
         let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-        w.start_file("ok.txt", SimpleFileOptions::default()).unwrap();
+        w.start_file("ok.txt", SimpleFileOptions::default())
+            .unwrap();
         w.write_all(b"x").unwrap();
-        w.add_symlink(name, target, SimpleFileOptions::default()).unwrap();
+        w.add_symlink(name, target, SimpleFileOptions::default())
+            .unwrap();
         w.finish().unwrap().into_inner()
     }
 
     #[test]
     fn extracts_a_normal_package() {
         let dir = tempfile::tempdir().unwrap();
-        let zip = build(&[("app.py", b"def handler(e, c): return 1\n"), ("pkg/mod.py", b"x = 1\n")]);
+        let zip = build(&[
+            ("app.py", b"def handler(e, c): return 1\n"),
+            ("pkg/mod.py", b"x = 1\n"),
+        ]);
         let n = extract_zip(&zip, dir.path(), ExtractLimits::default()).unwrap();
         assert_eq!(n, 34);
         assert_eq!(fs::read(dir.path().join("pkg/mod.py")).unwrap(), b"x = 1\n");
-        let mode = fs::metadata(dir.path().join("app.py")).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.path().join("app.py"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o555);
     }
 
@@ -178,8 +218,12 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let inner = dir.path().join("tree");
             fs::create_dir(&inner).unwrap();
-            let err = extract_zip(&build(&[(name, b"x")]), &inner, ExtractLimits::default()).unwrap_err();
-            assert!(matches!(err, ArtifactError::UnsafeEntry(_)), "{name}: {err}");
+            let err =
+                extract_zip(&build(&[(name, b"x")]), &inner, ExtractLimits::default()).unwrap_err();
+            assert!(
+                matches!(err, ArtifactError::UnsafeEntry(_)),
+                "{name}: {err}"
+            );
             assert!(!dir.path().join("evil").exists());
         }
     }
@@ -188,11 +232,21 @@ mod tests {
     fn refuses_links_out_of_the_tree_but_keeps_inner_ones() {
         for target in ["/etc/passwd", "../../etc/passwd", "a/../../x"] {
             let dir = tempfile::tempdir().unwrap();
-            let err = extract_zip(&build_link("link", target), dir.path(), ExtractLimits::default()).unwrap_err();
+            let err = extract_zip(
+                &build_link("link", target),
+                dir.path(),
+                ExtractLimits::default(),
+            )
+            .unwrap_err();
             assert!(matches!(err, ArtifactError::UnsafeEntry(_)), "{target}");
         }
         let dir = tempfile::tempdir().unwrap();
-        extract_zip(&build_link("sub/link", "../ok.txt"), dir.path(), ExtractLimits::default()).unwrap();
+        extract_zip(
+            &build_link("sub/link", "../ok.txt"),
+            dir.path(),
+            ExtractLimits::default(),
+        )
+        .unwrap();
         assert_eq!(fs::read(dir.path().join("sub/link")).unwrap(), b"x");
     }
 
@@ -201,7 +255,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let zeros = vec![0u8; 1 << 20];
         let zip = build(&[("a", &zeros), ("b", &zeros)]);
-        let limits = ExtractLimits { max_unzipped_bytes: (1 << 20) + 10, max_entries: 10 };
+        let limits = ExtractLimits {
+            max_unzipped_bytes: (1 << 20) + 10,
+            max_entries: 10,
+        };
         let err = extract_zip(&zip, dir.path(), limits).unwrap_err();
         assert!(matches!(err, ArtifactError::TooLargeUnzipped { .. }));
     }
@@ -210,8 +267,23 @@ mod tests {
     fn refuses_garbage_and_duplicates() {
         let dir = tempfile::tempdir().unwrap();
         assert!(matches!(
-            extract_zip(b"definitely not a zip", dir.path(), ExtractLimits::default()),
+            extract_zip(
+                b"definitely not a zip",
+                dir.path(),
+                ExtractLimits::default()
+            ),
             Err(ArtifactError::InvalidZip(_))
         ));
+        // Two entries named alike: rewrite the second name in place.
+        let mut zip = build(&[("aaaa", b"1"), ("bbbb", b"2")]);
+        let bytes = zip.clone();
+        let mut i = 0;
+        while let Some(p) = bytes[i..].windows(4).position(|w| w == b"bbbb") {
+            zip[i + p..i + p + 4].copy_from_slice(b"aaaa");
+            i += p + 4;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let err = extract_zip(&zip, dir.path(), ExtractLimits::default()).unwrap_err();
+        assert!(matches!(err, ArtifactError::InvalidZip(_)), "{err}");
     }
 }

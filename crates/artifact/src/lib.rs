@@ -19,7 +19,9 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ArtifactError {
     /// Not a zip, or a corrupt one.
-    #[error("Could not unzip uploaded file. Please check your file, then try to upload again. ({0})")]
+    #[error(
+        "Could not unzip uploaded file. Please check your file, then try to upload again. ({0})"
+    )]
     InvalidZip(String),
     /// A name or link that would land outside the function's directory.
     #[error("Could not unzip uploaded file: the entry '{0}' would be extracted outside the function's directory")]
@@ -31,12 +33,18 @@ pub enum ArtifactError {
     #[error("Could not unzip uploaded file: too many entries (more than {0})")]
     TooManyEntries(usize),
     #[error("code storage I/O error at {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 impl ArtifactError {
     pub(crate) fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
-        ArtifactError::Io { path: path.as_ref().display().to_string(), source }
+        ArtifactError::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
     }
 
     /// True when the caller sent a bad package (a 4xx), false for our own I/O failures.

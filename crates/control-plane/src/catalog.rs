@@ -40,14 +40,26 @@ fn int_in(v: i64) -> u32 {
 
 impl Catalog {
     /// Loads every stored function.
-    pub fn load(identity: Identity, store: Arc<dyn Store>, blobs: Arc<dyn Blobs>, runtimes: Arc<Runtimes>) -> ApiResult<Self> {
+    pub fn load(
+        identity: Identity,
+        store: Arc<dyn Store>,
+        blobs: Arc<dyn Blobs>,
+        runtimes: Arc<Runtimes>,
+    ) -> ApiResult<Self> {
         let latest = DashMap::new();
         for rec in store.load_functions()? {
             if rec.version == "$LATEST" {
                 latest.insert(rec.name.clone(), Arc::new(rec));
             }
         }
-        Ok(Catalog { identity, store, blobs, runtimes, latest, write: tokio::sync::Mutex::new(()) })
+        Ok(Catalog {
+            identity,
+            store,
+            blobs,
+            runtimes,
+            latest,
+            write: tokio::sync::Mutex::new(()),
+        })
     }
 
     pub fn identity(&self) -> &Identity {
@@ -100,7 +112,9 @@ impl Catalog {
         }
         let zip = base64::engine::general_purpose::STANDARD
             .decode(zip_b64.trim())
-            .map_err(|e| ApiError::invalid(format!("Could not decode ZipFile: invalid base64 ({e})")))?;
+            .map_err(|e| {
+                ApiError::invalid(format!("Could not decode ZipFile: invalid base64 ({e})"))
+            })?;
         if zip.len() as u64 > limits::ZIP_MAX_BYTES {
             return Err(ApiError::too_large(format!(
                 "Zipped size must be smaller than {} bytes",
@@ -111,7 +125,11 @@ impl Catalog {
         let stored = tokio::task::spawn_blocking(move || blobs.put_zip(&zip))
             .await
             .map_err(|e| ApiError::service(format!("code store task failed: {e}")))??;
-        Ok(CodeInfo { sha256_hex: stored.sha256_hex, size: stored.size, unzipped_size: stored.unzipped_size })
+        Ok(CodeInfo {
+            sha256_hex: stored.sha256_hex,
+            size: stored.size,
+            unzipped_size: stored.unzipped_size,
+        })
     }
 
     fn zip_of(code: &CodeInput) -> ApiResult<&str> {
@@ -121,13 +139,19 @@ impl Catalog {
             ));
         }
         if code.image_uri.is_some() {
-            return Err(ApiError::invalid("PackageType Image is not supported yet: upload a .zip package as Code.ZipFile"));
+            return Err(ApiError::invalid(
+                "PackageType Image is not supported yet: upload a .zip package as Code.ZipFile",
+            ));
         }
-        code.zip_file.as_deref().ok_or_else(|| ApiError::invalid("Please provide a source for function code (Code.ZipFile)."))
+        code.zip_file.as_deref().ok_or_else(|| {
+            ApiError::invalid("Please provide a source for function code (Code.ZipFile).")
+        })
     }
 
     fn check_runtime(&self, runtime: &str) -> ApiResult<()> {
-        self.runtimes.check(runtime).map_err(|e| ApiError::invalid(e.to_string()))
+        self.runtimes
+            .check(runtime)
+            .map_err(|e| ApiError::invalid(e.to_string()))
     }
 
     fn persist(&self, rec: FunctionRecord) -> ApiResult<Arc<FunctionRecord>> {
@@ -138,9 +162,15 @@ impl Catalog {
     }
 
     /// CreateFunction.
-    pub async fn create(&self, input: CreateFunctionInput, name: String) -> ApiResult<Arc<FunctionRecord>> {
+    pub async fn create(
+        &self,
+        input: CreateFunctionInput,
+        name: String,
+    ) -> ApiResult<Arc<FunctionRecord>> {
         if input.package_type.as_deref().is_some_and(|p| p != "Zip") {
-            return Err(ApiError::invalid("PackageType Image is not supported yet: upload a .zip package as Code.ZipFile"));
+            return Err(ApiError::invalid(
+                "PackageType Image is not supported yet: upload a .zip package as Code.ZipFile",
+            ));
         }
         let runtime = input.config.runtime.clone().ok_or_else(|| {
             ApiError::invalid("Runtime and Handler are mandatory parameters for functions created with deployment packages.")
@@ -160,7 +190,10 @@ impl Catalog {
             memory_mb: limits::MEMORY_DEFAULT_MB,
             ephemeral_mb: limits::EPHEMERAL_MIN_MB,
             environment: BTreeMap::new(),
-            architectures: input.architectures.clone().unwrap_or_else(|| vec!["x86_64".into()]),
+            architectures: input
+                .architectures
+                .clone()
+                .unwrap_or_else(|| vec!["x86_64".into()]),
             logging: LoggingConfig {
                 log_format: "Text".into(),
                 application_log_level: None,
@@ -180,7 +213,9 @@ impl Catalog {
 
         let _w = self.write.lock().await;
         if self.latest.contains_key(&name) {
-            return Err(ApiError::conflict(format!("Function already exist: {name}")));
+            return Err(ApiError::conflict(format!(
+                "Function already exist: {name}"
+            )));
         }
         let code = self.store_zip(zip).await?;
         let rec = FunctionRecord {
@@ -206,7 +241,14 @@ impl Catalog {
     }
 
     /// UpdateFunctionCode.
-    pub async fn update_code(&self, name: &str, zip_b64: Option<&str>, code: &CodeInput, revision: Option<&str>, dry_run: bool) -> ApiResult<Arc<FunctionRecord>> {
+    pub async fn update_code(
+        &self,
+        name: &str,
+        zip_b64: Option<&str>,
+        code: &CodeInput,
+        revision: Option<&str>,
+        dry_run: bool,
+    ) -> ApiResult<Arc<FunctionRecord>> {
         let zip = match zip_b64 {
             Some(z) => z,
             None => Self::zip_of(code)?,
@@ -232,7 +274,11 @@ impl Catalog {
     }
 
     /// UpdateFunctionConfiguration.
-    pub async fn update_config(&self, name: &str, input: &ConfigInput) -> ApiResult<Arc<FunctionRecord>> {
+    pub async fn update_config(
+        &self,
+        name: &str,
+        input: &ConfigInput,
+    ) -> ApiResult<Arc<FunctionRecord>> {
         let _w = self.write.lock().await;
         let current = self.resolve(name, None)?;
         Self::check_revision(&current, input.revision_id.as_deref())?;
@@ -252,7 +298,9 @@ impl Catalog {
     pub async fn delete(&self, name: &str, qualifier: Option<&str>) -> ApiResult<()> {
         let _w = self.write.lock().await;
         if qualifier.is_some_and(|q| q == "$LATEST") {
-            return Err(ApiError::invalid("$LATEST version cannot be deleted without deleting the function."));
+            return Err(ApiError::invalid(
+                "$LATEST version cannot be deleted without deleting the function.",
+            ));
         }
         let current = self.resolve(name, qualifier)?;
         self.store.delete_function(name)?;
@@ -262,7 +310,12 @@ impl Catalog {
     }
 
     /// TagResource / UntagResource.
-    pub async fn retag(&self, name: &str, add: BTreeMap<String, String>, remove: &[String]) -> ApiResult<Arc<FunctionRecord>> {
+    pub async fn retag(
+        &self,
+        name: &str,
+        add: BTreeMap<String, String>,
+        remove: &[String],
+    ) -> ApiResult<Arc<FunctionRecord>> {
         validate_tags(&add)?;
         let _w = self.write.lock().await;
         let current = self.resolve(name, None)?;
@@ -272,7 +325,10 @@ impl Catalog {
             rec.tags.remove(k);
         }
         if rec.tags.len() > limits::TAGS_MAX {
-            return Err(ApiError::invalid(format!("Too many tags: a function can have at most {}", limits::TAGS_MAX)));
+            return Err(ApiError::invalid(format!(
+                "Too many tags: a function can have at most {}",
+                limits::TAGS_MAX
+            )));
         }
         self.persist(rec)
     }
@@ -334,7 +390,9 @@ fn apply_config(c: &mut FunctionConfig, input: &ConfigInput) -> ApiResult<()> {
     }
     if let Some(layers) = &input.layers {
         if !layers.is_empty() {
-            return Err(ApiError::invalid("Layers are not supported by this Nimbus version yet"));
+            return Err(ApiError::invalid(
+                "Layers are not supported by this Nimbus version yet",
+            ));
         }
         c.layers = layers.clone();
     }
@@ -348,10 +406,17 @@ fn apply_config(c: &mut FunctionConfig, input: &ConfigInput) -> ApiResult<()> {
 
 fn validate_tags(tags: &BTreeMap<String, String>) -> ApiResult<()> {
     if tags.len() > limits::TAGS_MAX {
-        return Err(ApiError::invalid(format!("Too many tags: a function can have at most {}", limits::TAGS_MAX)));
+        return Err(ApiError::invalid(format!(
+            "Too many tags: a function can have at most {}",
+            limits::TAGS_MAX
+        )));
     }
     for (k, v) in tags {
-        if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 || k.starts_with("aws:") {
+        if k.is_empty()
+            || k.chars().count() > 128
+            || v.chars().count() > 256
+            || k.starts_with("aws:")
+        {
             return Err(ApiError::validation(format!(
                 "1 validation error detected: Value at 'tags' failed to satisfy constraint: Map keys must have length between 1 and 128 and values at most 256, and keys may not start with 'aws:' (key '{k}')"
             )));

@@ -16,7 +16,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), extra: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            extra: None,
+        }
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -28,7 +33,11 @@ impl ApiError {
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "InvalidParameterValueException", message)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterValueException",
+            message,
+        )
     }
 
     pub fn validation(message: impl Into<String>) -> Self {
@@ -40,25 +49,43 @@ impl ApiError {
     }
 
     pub fn bad_content(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "InvalidRequestContentException", message)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestContentException",
+            message,
+        )
     }
 
     pub fn too_large(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLargeException", message)
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestTooLargeException",
+            message,
+        )
     }
 
     pub fn precondition(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::PRECONDITION_FAILED, "PreconditionFailedException", message)
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            "PreconditionFailedException",
+            message,
+        )
     }
 
     pub fn service(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "ServiceException", message)
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ServiceException",
+            message,
+        )
     }
 
     /// Exceptions whose model spells the member `Message` rather than `message`.
     fn message_key(&self) -> &'static str {
         match self.code {
-            "ResourceNotFoundException" | "ServiceException" | "ResourceInUseException" => "Message",
+            "ResourceNotFoundException" | "ServiceException" | "ResourceInUseException" => {
+                "Message"
+            }
             _ => "message",
         }
     }
@@ -72,11 +99,17 @@ impl IntoResponse for ApiError {
         let mut body = self.extra.clone().unwrap_or_default();
         body.insert(
             "Type".into(),
-            if self.status.is_server_error() { "Service" } else { "User" }.into(),
+            if self.status.is_server_error() {
+                "Service"
+            } else {
+                "User"
+            }
+            .into(),
         );
         body.insert(self.message_key().into(), self.message.clone().into());
         let mut resp = (self.status, axum::Json(serde_json::Value::Object(body))).into_response();
-        resp.headers_mut().insert("x-amzn-ErrorType", HeaderValue::from_static(self.code));
+        resp.headers_mut()
+            .insert("x-amzn-ErrorType", HeaderValue::from_static(self.code));
         resp
     }
 }

@@ -20,7 +20,8 @@ const CODE_REQUEST_MAX: usize = 72 * 1024 * 1024;
 const CONFIG_REQUEST_MAX: usize = 1024 * 1024;
 
 fn parse_ref(state: &AppState, raw: &str, max: usize, query: &Query) -> ApiResult<FunctionRef> {
-    Ok(FunctionRef::parse(raw, state.catalog.identity(), max)?.with_query_qualifier(query.get("Qualifier"))?)
+    Ok(FunctionRef::parse(raw, state.catalog.identity(), max)?
+        .with_query_qualifier(query.get("Qualifier"))?)
 }
 
 /// Unqualified-only operations refuse a qualifier.
@@ -28,7 +29,9 @@ fn unqualified(state: &AppState, raw: &str, max: usize) -> ApiResult<String> {
     let r = FunctionRef::parse(raw, state.catalog.identity(), max)?;
     match r.qualifier.as_deref() {
         None | Some("$LATEST") => Ok(r.name),
-        Some(_) => Err(ApiError::invalid("This operation does not accept a qualified function name")),
+        Some(_) => Err(ApiError::invalid(
+            "This operation does not accept a qualified function name",
+        )),
     }
 }
 
@@ -54,7 +57,10 @@ pub(crate) async fn get(
     let q = Query::parse(q.as_deref());
     let r = parse_ref(&state, &name, 256, &q)?;
     let f = state.catalog.resolve(&r.name, r.qualifier.as_deref())?;
-    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:9600");
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1:9600");
     let mut out = json!({
         "Configuration": config_json(&state, &f),
         "Code": {
@@ -79,7 +85,10 @@ pub(crate) async fn get_configuration(
     Ok(Json(config_json(&state, &f)))
 }
 
-pub(crate) async fn list(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -> ApiResult<Json<Value>> {
+pub(crate) async fn list(
+    State(state): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
     let q = Query::parse(q.as_deref());
     let max = match q.get("MaxItems") {
         None => 50,
@@ -94,10 +103,18 @@ pub(crate) async fn list(State(state): State<Arc<AppState>>, RawQuery(q): RawQue
     };
     let all = state.catalog.list();
     let start = match q.get("Marker") {
-        Some(marker) if !marker.is_empty() => all.iter().position(|f| f.name.as_str() > marker).unwrap_or(all.len()),
+        Some(marker) if !marker.is_empty() => all
+            .iter()
+            .position(|f| f.name.as_str() > marker)
+            .unwrap_or(all.len()),
         _ => 0,
     };
-    let page: Vec<Value> = all.iter().skip(start).take(max).map(|f| config_json(&state, f)).collect();
+    let page: Vec<Value> = all
+        .iter()
+        .skip(start)
+        .take(max)
+        .map(|f| config_json(&state, f))
+        .collect();
     let mut out = json!({ "Functions": page });
     if start + max < all.len() {
         out["NextMarker"] = all[start + max - 1].name.clone().into();
@@ -123,7 +140,13 @@ pub(crate) async fn update_code(
     let dry_run = input.dry_run.unwrap_or(false);
     let f = state
         .catalog
-        .update_code(&name, input.zip_file.as_deref(), &code, input.revision_id.as_deref(), dry_run)
+        .update_code(
+            &name,
+            input.zip_file.as_deref(),
+            &code,
+            input.revision_id.as_deref(),
+            dry_run,
+        )
         .await?;
     if !dry_run {
         state.invoker.retire(&name);
@@ -153,7 +176,10 @@ pub(crate) async fn delete(
 ) -> ApiResult<StatusCode> {
     let q = Query::parse(q.as_deref());
     let r = parse_ref(&state, &name, 256, &q)?;
-    state.catalog.delete(&r.name, r.qualifier.as_deref()).await?;
+    state
+        .catalog
+        .delete(&r.name, r.qualifier.as_deref())
+        .await?;
     state.invoker.retire(&r.name);
     tracing::info!(function = %r.name, "function deleted");
     Ok(StatusCode::NO_CONTENT)
@@ -188,13 +214,20 @@ fn tagged_function(state: &AppState, arn: &str) -> ApiResult<String> {
     Ok(r.name)
 }
 
-pub(crate) async fn list_tags(State(state): State<Arc<AppState>>, Path(arn): Path<String>) -> ApiResult<Json<Value>> {
+pub(crate) async fn list_tags(
+    State(state): State<Arc<AppState>>,
+    Path(arn): Path<String>,
+) -> ApiResult<Json<Value>> {
     let name = tagged_function(&state, &arn)?;
     let f = state.catalog.resolve(&name, None)?;
     Ok(Json(json!({ "Tags": f.tags })))
 }
 
-pub(crate) async fn tag(State(state): State<Arc<AppState>>, Path(arn): Path<String>, body: Body) -> ApiResult<StatusCode> {
+pub(crate) async fn tag(
+    State(state): State<Arc<AppState>>,
+    Path(arn): Path<String>,
+    body: Body,
+) -> ApiResult<StatusCode> {
     let body = read_body(body, CONFIG_REQUEST_MAX, "TagResource").await?;
     let input: TagsInput = parse_json(&body)?;
     let name = tagged_function(&state, &arn)?;
@@ -209,16 +242,25 @@ pub(crate) async fn untag(
 ) -> ApiResult<StatusCode> {
     let keys = Query::parse(q.as_deref()).all("tagKeys");
     let name = tagged_function(&state, &arn)?;
-    state.catalog.retag(&name, Default::default(), &keys).await?;
+    state
+        .catalog
+        .retag(&name, Default::default(), &keys)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `Code.Location`: the stored zip, by its digest.
-pub(crate) async fn download_code(State(state): State<Arc<AppState>>, Path(file): Path<String>) -> ApiResult<Response> {
+pub(crate) async fn download_code(
+    State(state): State<Arc<AppState>>,
+    Path(file): Path<String>,
+) -> ApiResult<Response> {
     let sha = file.strip_suffix(".zip").unwrap_or(&file);
     if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::not_found("No such code package"));
     }
-    let zip = state.catalog.read_zip(sha).map_err(|_| ApiError::not_found("No such code package"))?;
+    let zip = state
+        .catalog
+        .read_zip(sha)
+        .map_err(|_| ApiError::not_found("No such code package"))?;
     Ok(([("content-type", "application/zip")], zip).into_response())
 }

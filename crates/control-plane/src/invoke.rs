@@ -24,7 +24,11 @@ fn check_json(payload: &[u8]) -> ApiResult<()> {
     }
     serde_json::from_slice::<serde::de::IgnoredAny>(payload)
         .map(|_| ())
-        .map_err(|e| ApiError::bad_content(format!("Could not parse request body into json: Could not parse payload into json: {e}")))
+        .map_err(|e| {
+            ApiError::bad_content(format!(
+                "Could not parse request body into json: Could not parse payload into json: {e}"
+            ))
+        })
 }
 
 fn decode_client_context(raw: Option<&str>) -> ApiResult<Option<String>> {
@@ -40,7 +44,9 @@ fn decode_client_context(raw: Option<&str>) -> ApiResult<Option<String>> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .filter(|s| serde_json::from_str::<serde_json::Value>(s).is_ok_and(|v| v.is_object()))
-        .ok_or_else(|| ApiError::bad_content("Client context must be a valid Base64-encoded JSON object."))?;
+        .ok_or_else(|| {
+            ApiError::bad_content("Client context must be a valid Base64-encoded JSON object.")
+        })?;
     Ok(Some(decoded))
 }
 
@@ -61,7 +67,8 @@ pub(crate) async fn invoke(
     body: Body,
 ) -> ApiResult<Response> {
     let q = Query::parse(q.as_deref());
-    let r = FunctionRef::parse(&name, state.catalog.identity(), 256)?.with_query_qualifier(q.get("Qualifier"))?;
+    let r = FunctionRef::parse(&name, state.catalog.identity(), 256)?
+        .with_query_qualifier(q.get("Qualifier"))?;
     let invocation_type = header(&headers, "x-amz-invocation-type").unwrap_or("RequestResponse");
     let limit = match invocation_type {
         "RequestResponse" | "DryRun" => limits::SYNC_PAYLOAD_MAX_BYTES,
@@ -78,11 +85,21 @@ pub(crate) async fn invoke(
             "1 validation error detected: Value '{log_type}' at 'logType' failed to satisfy constraint: Member must satisfy enum value set: [None, Tail]"
         )));
     }
-    let payload = read_body(body, limit, if invocation_type == "Event" { "Invoke (Event)" } else { "InvokeFunction" })
-        .await
-        .map_err(|_| {
-            ApiError::too_large(format!("Request must be smaller than {limit} bytes for the InvokeFunction operation"))
-        })?;
+    let payload = read_body(
+        body,
+        limit,
+        if invocation_type == "Event" {
+            "Invoke (Event)"
+        } else {
+            "InvokeFunction"
+        },
+    )
+    .await
+    .map_err(|_| {
+        ApiError::too_large(format!(
+            "Request must be smaller than {limit} bytes for the InvokeFunction operation"
+        ))
+    })?;
     check_json(&payload)?;
     let client_context = decode_client_context(header(&headers, "x-amz-client-context"))?;
     let function = state.catalog.resolve(&r.name, r.qualifier.as_deref())?;
@@ -91,7 +108,11 @@ pub(crate) async fn invoke(
         None => state.catalog.identity().function_arn(&r.name),
     };
     let request_id = uuid::Uuid::new_v4().to_string();
-    let payload = if payload.is_empty() { bytes::Bytes::from_static(b"{}") } else { payload };
+    let payload = if payload.is_empty() {
+        bytes::Bytes::from_static(b"{}")
+    } else {
+        payload
+    };
     let req = InvokeRequest {
         request_id: request_id.clone(),
         payload,
@@ -127,7 +148,10 @@ pub(crate) async fn invoke(
                 h.insert("X-Amz-Executed-Version", v);
             }
             if out.function_error {
-                h.insert("X-Amz-Function-Error", HeaderValue::from_static("Unhandled"));
+                h.insert(
+                    "X-Amz-Function-Error",
+                    HeaderValue::from_static("Unhandled"),
+                );
             }
             if let Some(log) = out.log_tail {
                 if let Ok(v) = HeaderValue::from_str(&log_result(&log)) {
@@ -151,7 +175,11 @@ pub(crate) async fn invoke_async(
     let function = state.catalog.resolve(&r.name, None)?;
     let req = InvokeRequest {
         request_id: uuid::Uuid::new_v4().to_string(),
-        payload: if payload.is_empty() { bytes::Bytes::from_static(b"{}") } else { payload },
+        payload: if payload.is_empty() {
+            bytes::Bytes::from_static(b"{}")
+        } else {
+            payload
+        },
         invoked_arn: state.catalog.identity().function_arn(&r.name),
         client_context: None,
         want_tail: false,
@@ -161,5 +189,9 @@ pub(crate) async fn invoke_async(
     tokio::spawn(async move {
         let _ = invoker.invoke(function, code_dir, req).await;
     });
-    Ok((StatusCode::ACCEPTED, axum::Json(serde_json::json!({ "Status": 202 }))).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(serde_json::json!({ "Status": 202 })),
+    )
+        .into_response())
 }

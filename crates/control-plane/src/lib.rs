@@ -35,23 +35,49 @@ pub struct AppState {
 /// The complete router.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/_nimbus/health", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
+        .route(
+            "/_nimbus/health",
+            get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
+        )
         .route("/_nimbus/code/{file}", get(functions::download_code))
-        .route("/2015-03-31/functions", post(functions::create).get(functions::list))
+        .route(
+            "/2015-03-31/functions",
+            post(functions::create).get(functions::list),
+        )
         .route("/2015-03-31/functions/", get(functions::list))
-        .route("/2015-03-31/functions/{name}", get(functions::get).delete(functions::delete))
+        .route(
+            "/2015-03-31/functions/{name}",
+            get(functions::get).delete(functions::delete),
+        )
         .route(
             "/2015-03-31/functions/{name}/configuration",
             get(functions::get_configuration).put(functions::update_configuration),
         )
-        .route("/2015-03-31/functions/{name}/code", axum::routing::put(functions::update_code))
-        .route("/2015-03-31/functions/{name}/invocations", post(invoke::invoke))
-        .route("/2014-11-13/functions/{name}/invoke-async", post(invoke::invoke_async))
-        .route("/2016-08-19/account-settings", get(functions::account_settings))
-        .route("/2016-08-19/account-settings/", get(functions::account_settings))
+        .route(
+            "/2015-03-31/functions/{name}/code",
+            axum::routing::put(functions::update_code),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/invocations",
+            post(invoke::invoke),
+        )
+        .route(
+            "/2014-11-13/functions/{name}/invoke-async",
+            post(invoke::invoke_async),
+        )
+        .route(
+            "/2016-08-19/account-settings",
+            get(functions::account_settings),
+        )
+        .route(
+            "/2016-08-19/account-settings/",
+            get(functions::account_settings),
+        )
         .route(
             "/2017-03-31/tags/{arn}",
-            get(functions::list_tags).post(functions::tag).delete(functions::untag),
+            get(functions::list_tags)
+                .post(functions::tag)
+                .delete(functions::untag),
         )
         .route("/", post(logs_api::dispatch))
         .fallback(unknown_operation)
@@ -64,7 +90,11 @@ async fn unknown_operation(req: Request) -> ApiError {
     ApiError::new(
         axum::http::StatusCode::NOT_FOUND,
         "UnknownOperationException",
-        format!("Nimbus does not implement {} {}", req.method(), req.uri().path()),
+        format!(
+            "Nimbus does not implement {} {}",
+            req.method(),
+            req.uri().path()
+        ),
     )
 }
 
@@ -80,15 +110,25 @@ async fn request_id(req: Request, next: Next) -> Response {
 }
 
 /// Reads a request body up to `limit` bytes, or answers 413 with Lambda's message.
-pub(crate) async fn read_body(body: axum::body::Body, limit: usize, operation: &str) -> ApiResult<bytes::Bytes> {
+pub(crate) async fn read_body(
+    body: axum::body::Body,
+    limit: usize,
+    operation: &str,
+) -> ApiResult<bytes::Bytes> {
     axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::too_large(format!("Request must be smaller than {limit} bytes for the {operation} operation"))
+        ApiError::too_large(format!(
+            "Request must be smaller than {limit} bytes for the {operation} operation"
+        ))
     })
 }
 
 /// Parses a JSON request body.
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
-    let body = if body.is_empty() { b"{}".as_slice() } else { body };
+    let body = if body.is_empty() {
+        b"{}".as_slice()
+    } else {
+        body
+    };
     serde_json::from_slice(body).map_err(|e| {
         if e.is_data() {
             ApiError::validation(format!("1 validation error detected: {e}"))

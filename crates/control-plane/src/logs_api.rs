@@ -14,21 +14,41 @@ use serde_json::{json, Value};
 
 use crate::{read_body, ApiError, AppState};
 
-/// A JSON 1.1 error: `{"__type": code, "message": …}`.
+/// A JSON 1.1 error: `{"__type": code, "message": …}`, 400 for every client fault.
 fn json11_error(e: ApiError) -> Response {
-    let mut resp = (e.status, axum::Json(json!({ "__type": e.code, "message": e.message }))).into_response();
-    resp.headers_mut().insert("x-amzn-ErrorType", HeaderValue::from_static(e.code));
+    let status = if e.status.is_client_error() {
+        StatusCode::BAD_REQUEST
+    } else {
+        e.status
+    };
+    let mut resp = (
+        status,
+        axum::Json(json!({ "__type": e.code, "message": e.message })),
+    )
+        .into_response();
+    resp.headers_mut()
+        .insert("x-amzn-ErrorType", HeaderValue::from_static(e.code));
     resp
 }
 
 fn ok(v: Value) -> Response {
     let mut resp = (StatusCode::OK, axum::Json(v)).into_response();
-    resp.headers_mut().insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
+    resp.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
     resp
 }
 
-pub(crate) async fn dispatch(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
-    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+pub(crate) async fn dispatch(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let Some(op) = target.strip_prefix("Logs_20140328.") else {
         return json11_error(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -42,7 +62,13 @@ pub(crate) async fn dispatch(State(state): State<Arc<AppState>>, headers: Header
     };
     let input: Value = match serde_json::from_slice(if body.is_empty() { b"{}" } else { &body }) {
         Ok(v) => v,
-        Err(e) => return json11_error(ApiError::new(StatusCode::BAD_REQUEST, "SerializationException", e.to_string())),
+        Err(e) => {
+            return json11_error(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "SerializationException",
+                e.to_string(),
+            ))
+        }
     };
     let store = state.logs.clone();
     let op = op.to_string();
@@ -55,7 +81,13 @@ pub(crate) async fn dispatch(State(state): State<Arc<AppState>>, headers: Header
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(v: Value) -> Result<T, ApiError> {
-    serde_json::from_value(v).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "InvalidParameterException", e.to_string()))
+    serde_json::from_value(v).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterException",
+            e.to_string(),
+        )
+    })
 }
 
 fn group_missing() -> ApiError {
@@ -122,11 +154,21 @@ fn group_of(name: Option<String>, identifier: Option<String>) -> Result<String, 
         }
     }))
     .filter(|g| !g.is_empty())
-    .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "InvalidParameterException", "logGroupName is required"))
+    .ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterException",
+            "logGroupName is required",
+        )
+    })
 }
 
 fn group_exists(store: &dyn LogStore, group: &str) -> Result<(), ApiError> {
-    if store.log_groups(Some(group))?.iter().any(|g| g.name == group) {
+    if store
+        .log_groups(Some(group))?
+        .iter()
+        .any(|g| g.name == group)
+    {
         Ok(())
     } else {
         Err(group_missing())
@@ -193,8 +235,14 @@ fn handle(store: &dyn LogStore, op: &str, input: Value) -> Result<Value, ApiErro
             let g: GetEvents = parse(input)?;
             let group = group_of(g.log_group_name, g.log_group_identifier)?;
             group_exists(store, &group)?;
-            if !store.log_streams(&group, Some(&g.log_stream_name))?.iter().any(|s| s.name == g.log_stream_name) {
-                return Err(ApiError::not_found("The specified log stream does not exist."));
+            if !store
+                .log_streams(&group, Some(&g.log_stream_name))?
+                .iter()
+                .any(|s| s.name == g.log_stream_name)
+            {
+                return Err(ApiError::not_found(
+                    "The specified log stream does not exist.",
+                ));
             }
             let limit = g.limit.unwrap_or(10_000).clamp(1, 10_000);
             let (after_id, backward) = match g.next_token.as_deref() {
@@ -300,7 +348,10 @@ mod tests {
 
     #[test]
     fn pattern_terms_split_words_and_phrases() {
-        assert_eq!(pattern_terms(r#"ERROR "task timed out" x"#), vec!["ERROR", "task timed out", "x"]);
+        assert_eq!(
+            pattern_terms(r#"ERROR "task timed out" x"#),
+            vec!["ERROR", "task timed out", "x"]
+        );
         assert!(pattern_terms("  ").is_empty());
     }
 }

@@ -117,7 +117,11 @@ pub const PASSTHROUGH_MEMBERS: &[&str] = &[
 /// `FunctionConfiguration` as Lambda returns it.
 pub fn function_configuration(f: &FunctionRecord, id: &Identity) -> Value {
     let c = &f.config;
-    let arn = if f.version == "$LATEST" { id.function_arn(&f.name) } else { id.qualified_arn(&f.name, &f.version) };
+    let arn = if f.version == "$LATEST" {
+        id.function_arn(&f.name)
+    } else {
+        id.qualified_arn(&f.name, &f.version)
+    };
     let mut v = json!({
         "FunctionName": f.name,
         "FunctionArn": arn,
@@ -149,7 +153,11 @@ pub fn function_configuration(f: &FunctionRecord, id: &Identity) -> Value {
         o.insert("Environment".into(), json!({ "Variables": c.environment }));
     }
     if !c.layers.is_empty() {
-        let layers: Vec<Value> = c.layers.iter().map(|arn| json!({ "Arn": arn, "CodeSize": 0 })).collect();
+        let layers: Vec<Value> = c
+            .layers
+            .iter()
+            .map(|arn| json!({ "Arn": arn, "CodeSize": 0 }))
+            .collect();
         o.insert("Layers".into(), layers.into());
     }
     for (k, val) in &c.passthrough {

@@ -34,11 +34,20 @@ pub(crate) fn build(
     let c = &f.config;
     let mut env: Vec<(String, String)> = vec![
         ("LANG".into(), "en_US.UTF-8".into()),
-        ("PATH".into(), "/usr/local/bin:/usr/bin/:/bin:/opt/bin".into()),
-        ("LD_LIBRARY_PATH".into(), format!("/lib64:/usr/lib64:{task}:{task}/lib:/opt/lib")),
+        (
+            "PATH".into(),
+            "/usr/local/bin:/usr/bin/:/bin:/opt/bin".into(),
+        ),
+        (
+            "LD_LIBRARY_PATH".into(),
+            format!("/lib64:/usr/lib64:{task}:{task}/lib:/opt/lib"),
+        ),
         ("TZ".into(), ":UTC".into()),
         ("AWS_XRAY_CONTEXT_MISSING".into(), "LOG_ERROR".into()),
-        ("AWS_XRAY_DAEMON_ADDRESS".into(), "169.254.79.129:2000".into()),
+        (
+            "AWS_XRAY_DAEMON_ADDRESS".into(),
+            "169.254.79.129:2000".into(),
+        ),
         ("_AWS_XRAY_DAEMON_ADDRESS".into(), "169.254.79.129".into()),
         ("_AWS_XRAY_DAEMON_PORT".into(), "2000".into()),
         // boto3 and the other SDKs inside a function reach Nimbus itself.
@@ -65,16 +74,25 @@ pub(crate) fn build(
         ("AWS_REGION".into(), region.clone()),
         ("AWS_DEFAULT_REGION".into(), region.clone()),
         ("AWS_LAMBDA_FUNCTION_NAME".into(), f.name.clone()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), c.memory_mb.to_string()),
+        (
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(),
+            c.memory_mb.to_string(),
+        ),
         ("AWS_LAMBDA_FUNCTION_VERSION".into(), f.version.clone()),
         ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
-        ("AWS_LAMBDA_LOG_GROUP_NAME".into(), c.logging.log_group.clone()),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME".into(),
+            c.logging.log_group.clone(),
+        ),
         ("AWS_LAMBDA_LOG_STREAM_NAME".into(), stream.into()),
         ("AWS_LAMBDA_RUNTIME_API".into(), runtime_api.into()),
         ("LAMBDA_TASK_ROOT".into(), task),
         // Credentials of the execution role: Nimbus accepts any, so these are placeholders.
         ("AWS_ACCESS_KEY_ID".into(), "ASIANIMBUSEXAMPLEKEY".into()),
-        ("AWS_SECRET_ACCESS_KEY".into(), "nimbus/secret/placeholder".into()),
+        (
+            "AWS_SECRET_ACCESS_KEY".into(),
+            "nimbus/secret/placeholder".into(),
+        ),
         ("AWS_SESSION_TOKEN".into(), "nimbus-session-token".into()),
     ]);
     env

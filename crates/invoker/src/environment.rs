@@ -61,19 +61,38 @@ impl Environment {
             function.version,
             env_id
         );
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| LaunchFailure {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(|e| LaunchFailure {
+                error_type: "Runtime.Unknown",
+                message: format!("could not open the Runtime API: {e}"),
+            })?;
+        let (log, log_rx) = mpsc::unbounded_channel();
+        let hook_log = log.clone();
+        let version = function.version.clone();
+        let on_handout: nimbus_runtime_api::HandoutHook = Box::new(move |request_id: &str| {
+            let _ = hook_log.send(LogCmd::Begin);
+            let _ = hook_log.send(LogCmd::Platform(report::start(request_id, &version)));
+        });
+        let api = RuntimeApi::serve(listener, on_handout).map_err(|e| LaunchFailure {
             error_type: "Runtime.Unknown",
             message: format!("could not open the Runtime API: {e}"),
         })?;
-        let api = RuntimeApi::serve(listener).map_err(|e| LaunchFailure {
-            error_type: "Runtime.Unknown",
-            message: format!("could not open the Runtime API: {e}"),
-        })?;
-        let command = platform.runtimes.command(&function.config.runtime, code_dir).map_err(|e| LaunchFailure {
-            error_type: "Runtime.InvalidRuntime",
-            message: e.to_string(),
-        })?;
-        let env = crate::env_vars::build(platform, function, code_dir, &stream, &api.addr().to_string(), &command.env);
+        let command = platform
+            .runtimes
+            .command(&function.config.runtime, code_dir)
+            .map_err(|e| LaunchFailure {
+                error_type: "Runtime.InvalidRuntime",
+                message: e.to_string(),
+            })?;
+        let env = crate::env_vars::build(
+            platform,
+            function,
+            code_dir,
+            &stream,
+            &api.addr().to_string(),
+            &command.env,
+        );
         let spec = LaunchSpec {
             program: command.program.clone(),
             args: command.args,
@@ -82,12 +101,15 @@ impl Environment {
             memory_mb: function.config.memory_mb,
             ephemeral_mb: function.config.ephemeral_mb,
         };
-        if matches!(nimbus_runtimes::family(&function.config.runtime), Some(nimbus_runtimes::Family::Provided))
-            && !spec.program.is_file()
+        if matches!(
+            nimbus_runtimes::family(&function.config.runtime),
+            Some(nimbus_runtimes::Family::Provided)
+        ) && !spec.program.is_file()
         {
             return Err(LaunchFailure {
                 error_type: "Runtime.InvalidEntrypoint",
-                message: "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]".into(),
+                message: "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]"
+                    .into(),
             });
         }
         let spawned_at = Instant::now();
@@ -96,8 +118,11 @@ impl Environment {
             message: e.to_string(),
         })?;
         let group = function.config.logging.log_group.clone();
-        let log = spawn_env_log(platform.logs.clone(), group, stream, running.output);
-        if let Some(line) = report::init_start(&function.config.runtime, &platform.identity.region) {
+        spawn_env_log(platform.logs.clone(), group, stream, running.output, log_rx);
+        // A cold start's Tail log includes what init printed.
+        let _ = log.send(LogCmd::Begin);
+        if let Some(line) = report::init_start(&function.config.runtime, &platform.identity.region)
+        {
             let _ = log.send(LogCmd::Platform(line));
         }
         let (exit_tx, exited) = watch::channel(None);
@@ -144,28 +169,29 @@ impl Environment {
         }
     }
 
-    /// Runs one invocation to completion.
-    pub(crate) async fn run(&mut self, function: &FunctionRecord, req: InvokeRequest) -> RunResult {
+    /// Runs one invocation to completion. `None` means a warm environment turned out to be
+    /// gone before it took the event (its runtime exited while idle): nothing ran, and the
+    /// caller retries on another environment.
+    pub(crate) async fn run(
+        &mut self,
+        function: &FunctionRecord,
+        req: &InvokeRequest,
+    ) -> Option<RunResult> {
         let request_id = req.request_id.clone();
         let timeout = Duration::from_secs(u64::from(function.config.timeout_s));
         let cold = !self.initialized;
-        let _ = self.log.send(LogCmd::Begin);
-        self.platform_line(report::start(&request_id, &function.version));
 
         let invocation = Invocation {
             request_id: request_id.clone(),
-            payload: req.payload,
+            payload: req.payload.clone(),
             timeout,
-            invoked_function_arn: req.invoked_arn,
+            invoked_function_arn: req.invoked_arn.clone(),
             trace_id: Some(report::trace_id()),
-            client_context: req.client_context,
+            client_context: req.client_context.clone(),
             cognito_identity: None,
         };
-        let mut pending = match self.api.dispatch(invocation) {
-            Ok(p) => p,
-            Err(_) => {
-                return self.finish_failure(&request_id, cold, None, "Runtime.Unknown", "the environment is busy".into(), function).await
-            }
+        let Ok(mut pending) = self.api.dispatch(invocation) else {
+            return None;
         };
 
         // Phase 1: the runtime takes the event (after its init, on a cold start).
@@ -174,14 +200,17 @@ impl Environment {
             biased;
             s = &mut pending.started => s.ok(),
             status = self.wait_exit() => {
-                return self.init_failed(&request_id, status, function).await;
+                if !cold {
+                    return None;
+                }
+                return Some(self.init_failed(&request_id, status, function).await);
             }
             _ = tokio::time::sleep(init_budget) => None,
         };
         let Some(started) = started else {
             self.kill();
             let secs = init_budget.as_secs_f64();
-            return self.timed_out(&request_id, secs, cold, None, function).await;
+            return Some(self.timed_out(&request_id, secs, None, function).await);
         };
         let init_ms = if cold {
             self.initialized = true;
@@ -199,14 +228,14 @@ impl Environment {
             status = self.wait_exit() => {
                 let message = format!("RequestId: {request_id} Error: Runtime exited with error: {status}");
                 self.platform_line(format!("{message}\nRuntime.ExitError"));
-                return self.finish_failure(&request_id, false, init_ms, "Runtime.ExitError", message, function).await;
+                return Some(self.finish_failure(&request_id, init_ms, "Runtime.ExitError", message, function).await);
             }
             _ = tokio::time::sleep_until(deadline) => None,
         };
         let Some((outcome, done)) = answered else {
             self.kill();
             let secs = started.at.elapsed().as_secs_f64();
-            return self.timed_out(&request_id, secs, false, init_ms, function).await;
+            return Some(self.timed_out(&request_id, secs, init_ms, function).await);
         };
         let duration_ms = done.duration_since(started.at).as_secs_f64() * 1000.0;
         let (body, content_type, function_error, status) = match outcome {
@@ -237,7 +266,7 @@ impl Environment {
             status: status.map(|t| ("error", t)),
         }));
         let log_tail = self.finish_log(req.want_tail).await;
-        RunResult {
+        Some(RunResult {
             response: InvokeResponse {
                 body,
                 content_type,
@@ -248,7 +277,7 @@ impl Environment {
                 duration_ms,
             },
             reusable: true,
-        }
+        })
     }
 
     async fn finish_log(&self, want: bool) -> Option<String> {
@@ -261,7 +290,12 @@ impl Environment {
         }
     }
 
-    async fn init_failed(&mut self, request_id: &str, status: String, function: &FunctionRecord) -> RunResult {
+    async fn init_failed(
+        &mut self,
+        request_id: &str,
+        status: String,
+        function: &FunctionRecord,
+    ) -> RunResult {
         let init_ms = self.spawned_at.elapsed().as_secs_f64() * 1000.0;
         if let Some(err) = self.api.init_error() {
             let error_type = err
@@ -270,12 +304,17 @@ impl Environment {
                 .or_else(|| {
                     serde_json::from_slice::<serde_json::Value>(&err.body)
                         .ok()
-                        .and_then(|v| v.get("errorType").and_then(|t| t.as_str()).map(str::to_owned))
+                        .and_then(|v| {
+                            v.get("errorType")
+                                .and_then(|t| t.as_str())
+                                .map(str::to_owned)
+                        })
                 })
                 .unwrap_or_else(|| "Runtime.Unknown".into());
             self.platform_line(format!(
                 "INIT_REPORT Init Duration: {init_ms:.2} ms\tPhase: init\tStatus: error\tError Type: {error_type}"
             ));
+            self.platform_line(report::start(request_id, &function.version));
             self.platform_line(report::end(request_id));
             self.platform_line(report::report(&report::Report {
                 request_id,
@@ -304,20 +343,29 @@ impl Environment {
             "INIT_REPORT Init Duration: {init_ms:.2} ms\tPhase: init\tStatus: error\tError Type: Runtime.ExitError"
         ));
         self.platform_line(format!("{message}\nRuntime.ExitError"));
-        self.finish_failure(request_id, false, Some(init_ms), "Runtime.ExitError", message, function).await
+        self.finish_failure(
+            request_id,
+            Some(init_ms),
+            "Runtime.ExitError",
+            message,
+            function,
+        )
+        .await
     }
 
     async fn timed_out(
         &mut self,
         request_id: &str,
         secs: f64,
-        _cold: bool,
         init_ms: Option<f64>,
         function: &FunctionRecord,
     ) -> RunResult {
         let now = iso_millis(time::OffsetDateTime::now_utc());
-        self.platform_line(format!("{now} {request_id} Task timed out after {secs:.2} seconds"));
-        let message = format!("RequestId: {request_id} Error: Task timed out after {secs:.2} seconds");
+        self.platform_line(format!(
+            "{now} {request_id} Task timed out after {secs:.2} seconds"
+        ));
+        let message =
+            format!("RequestId: {request_id} Error: Task timed out after {secs:.2} seconds");
         self.platform_line(report::end(request_id));
         self.platform_line(report::report(&report::Report {
             request_id,
@@ -345,7 +393,6 @@ impl Environment {
     async fn finish_failure(
         &mut self,
         request_id: &str,
-        _cold: bool,
         init_ms: Option<f64>,
         error_type: &str,
         message: String,
@@ -383,9 +430,16 @@ pub(crate) fn error_body(error_type: &str, message: &str) -> Bytes {
 }
 
 /// Reports a launch failure as the invocation's outcome.
-pub(crate) fn launch_failed(function: &FunctionRecord, request_id: &str, failure: LaunchFailure) -> InvokeResponse {
+pub(crate) fn launch_failed(
+    function: &FunctionRecord,
+    request_id: &str,
+    failure: LaunchFailure,
+) -> InvokeResponse {
     InvokeResponse {
-        body: error_body(failure.error_type, &format!("RequestId: {request_id} Error: {}", failure.message)),
+        body: error_body(
+            failure.error_type,
+            &format!("RequestId: {request_id} Error: {}", failure.message),
+        ),
         content_type: None,
         function_error: true,
         executed_version: function.version.clone(),
@@ -394,4 +448,3 @@ pub(crate) fn launch_failed(function: &FunctionRecord, request_id: &str, failure
         duration_ms: 0.0,
     }
 }
-

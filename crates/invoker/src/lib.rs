@@ -97,17 +97,26 @@ pub struct Invoker {
 
 impl std::fmt::Debug for Invoker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Invoker").field("sandbox", &self.sandbox.name()).finish()
+        f.debug_struct("Invoker")
+            .field("sandbox", &self.sandbox.name())
+            .finish()
     }
 }
 
 impl Invoker {
     pub fn new(platform: Platform, sandbox: Arc<dyn Sandbox>) -> Self {
-        Invoker { platform, sandbox, pools: DashMap::new() }
+        Invoker {
+            platform,
+            sandbox,
+            pools: DashMap::new(),
+        }
     }
 
     fn pool(&self, f: &FunctionRecord) -> Arc<Pool> {
-        let key = PoolKey { name: f.name.clone(), version: f.version.clone() };
+        let key = PoolKey {
+            name: f.name.clone(),
+            version: f.version.clone(),
+        };
         if let Some(p) = self.pools.get(&key) {
             return p.clone();
         }
@@ -115,19 +124,38 @@ impl Invoker {
     }
 
     /// Invokes `function` (whose code is unpacked at `code_dir`).
-    pub async fn invoke(&self, function: Arc<FunctionRecord>, code_dir: PathBuf, req: InvokeRequest) -> InvokeResponse {
+    pub async fn invoke(
+        &self,
+        function: Arc<FunctionRecord>,
+        code_dir: PathBuf,
+        req: InvokeRequest,
+    ) -> InvokeResponse {
         let pool = self.pool(&function);
-        let mut env = match pool.checkout(function.generation) {
-            Some(env) => env,
-            None => match Environment::start(&self.platform, self.sandbox.as_ref(), &function, &code_dir).await {
-                Ok(env) => env,
-                Err(failure) => {
-                    tracing::warn!(function = %function.name, error = failure.message, "environment failed to start");
-                    return environment::launch_failed(&function, &req.request_id, failure);
-                }
-            },
+        let (mut env, result) = loop {
+            let mut env = match pool.checkout(function.generation) {
+                Some(env) => env,
+                None => match Environment::start(
+                    &self.platform,
+                    self.sandbox.as_ref(),
+                    &function,
+                    &code_dir,
+                )
+                .await
+                {
+                    Ok(env) => env,
+                    Err(failure) => {
+                        tracing::warn!(function = %function.name, error = failure.message, "environment failed to start");
+                        return environment::launch_failed(&function, &req.request_id, failure);
+                    }
+                },
+            };
+            // A new environment always yields a result, so this retries at most once per
+            // idle environment that died unseen.
+            match env.run(&function, &req).await {
+                Some(result) => break (env, result),
+                None => env.kill(),
+            }
         };
-        let result = env.run(&function, req).await;
         if result.reusable && env.is_alive() {
             env.last_used = std::time::Instant::now();
             let mut idle = pool.lock();

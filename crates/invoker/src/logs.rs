@@ -41,7 +41,13 @@ impl LogSink {
                 }
             }
         });
-        (LogSink { tx, dropped: Arc::new(AtomicU64::new(0)) }, writer)
+        (
+            LogSink {
+                tx,
+                dropped: Arc::new(AtomicU64::new(0)),
+            },
+            writer,
+        )
     }
 
     fn send(&self, event: LogEvent) {
@@ -61,7 +67,7 @@ impl LogSink {
 pub(crate) enum LogCmd {
     /// A platform line (START, REPORT, …).
     Platform(String),
-    /// Start capturing for `LogType=Tail`.
+    /// Start capturing for `LogType=Tail` (no-op while already capturing).
     Begin,
     /// Drain what the runtime already wrote, stop capturing and return the capture.
     Finish(oneshot::Sender<String>),
@@ -73,10 +79,16 @@ pub(crate) fn spawn_env_log(
     group: String,
     stream: String,
     mut output: pipe::Receiver,
-) -> mpsc::UnboundedSender<LogCmd> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<LogCmd>();
+    mut rx: mpsc::UnboundedReceiver<LogCmd>,
+) {
     tokio::spawn(async move {
-        let mut state = EnvLog { sink, group, stream, partial: Vec::new(), capture: None };
+        let mut state = EnvLog {
+            sink,
+            group,
+            stream,
+            partial: Vec::new(),
+            capture: None,
+        };
         let mut buf = vec![0u8; 64 * 1024];
         let mut eof = false;
         loop {
@@ -85,7 +97,9 @@ pub(crate) fn spawn_env_log(
                 cmd = rx.recv() => match cmd {
                     None => break,
                     Some(LogCmd::Platform(line)) => state.emit(line),
-                    Some(LogCmd::Begin) => state.capture = Some(String::new()),
+                    Some(LogCmd::Begin) => {
+                        state.capture.get_or_insert_with(String::new);
+                    }
                     Some(LogCmd::Finish(reply)) => {
                         // Whatever the runtime wrote before answering is already in the
                         // pipe: take it now so it lands inside this invocation.
@@ -108,7 +122,6 @@ pub(crate) fn spawn_env_log(
         }
         state.flush_partial();
     });
-    tx
 }
 
 trait ReadChunk {
@@ -161,7 +174,9 @@ impl EnvLog {
             c.push('\n');
             if c.len() > CAPTURE_BYTES * 2 {
                 let cut = c.len() - CAPTURE_BYTES;
-                let cut = (cut..c.len()).find(|&i| c.is_char_boundary(i)).unwrap_or(c.len());
+                let cut = (cut..c.len())
+                    .find(|&i| c.is_char_boundary(i))
+                    .unwrap_or(c.len());
                 c.drain(..cut);
             }
         }

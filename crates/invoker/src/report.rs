@@ -80,7 +80,11 @@ pub(crate) fn exit_text(status: std::process::ExitStatus) -> String {
 pub(crate) fn trace_id() -> String {
     let u = uuid::Uuid::new_v4().simple().to_string();
     let secs = time::OffsetDateTime::now_utc().unix_timestamp();
-    format!("Root=1-{secs:08x}-{};Parent={};Sampled=0", &u[..24], &u[16..32])
+    format!(
+        "Root=1-{secs:08x}-{};Parent={};Sampled=0",
+        &u[..24],
+        &u[16..32]
+    )
 }
 
 #[cfg(test)]
@@ -101,7 +105,11 @@ mod tests {
             report(&r),
             "REPORT RequestId: id\tDuration: 12.34 ms\tBilled Duration: 133 ms\tMemory Size: 128 MB\tMax Memory Used: 35 MB\tInit Duration: 120.50 ms\t"
         );
-        let r = Report { init_ms: None, status: Some(("timeout", "")), ..r };
+        let r = Report {
+            init_ms: None,
+            status: Some(("timeout", "")),
+            ..r
+        };
         assert!(report(&r).ends_with("Max Memory Used: 35 MB\tStatus: timeout"));
         assert_eq!(billed_ms(0.2, None), 1);
     }

@@ -100,10 +100,16 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn validation(message: String) -> Self {
-        ConfigError { validation: true, message }
+        ConfigError {
+            validation: true,
+            message,
+        }
     }
     fn invalid(message: String) -> Self {
-        ConfigError { validation: false, message }
+        ConfigError {
+            validation: false,
+            message,
+        }
     }
 }
 
@@ -185,7 +191,8 @@ impl FunctionConfig {
         let mut reserved = Vec::new();
         for (k, v) in &self.environment {
             total += k.len() + v.len();
-            let valid_key = k.len() >= 2
+            // The model's pattern asks for two characters, but Lambda accepts one.
+            let valid_key = !k.is_empty()
                 && k.as_bytes()[0].is_ascii_alphabetic()
                 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
             if !valid_key {
@@ -214,20 +221,32 @@ impl FunctionConfig {
 
 /// `arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+`
 pub fn is_valid_role(role: &str) -> bool {
-    let Some(rest) = role.strip_prefix("arn:") else { return false };
-    let Some((partition, rest)) = rest.split_once(':') else { return false };
+    let Some(rest) = role.strip_prefix("arn:") else {
+        return false;
+    };
+    let Some((partition, rest)) = rest.split_once(':') else {
+        return false;
+    };
     if !(partition.is_empty() || partition.starts_with("aws")) {
         return false;
     }
-    let Some(rest) = rest.strip_prefix("iam::") else { return false };
-    let Some((account, rest)) = rest.split_once(':') else { return false };
+    let Some(rest) = rest.strip_prefix("iam::") else {
+        return false;
+    };
+    let Some((account, rest)) = rest.split_once(':') else {
+        return false;
+    };
     if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
         return false;
     }
-    let Some(path) = rest.strip_prefix("role") else { return false };
+    let Some(path) = rest.strip_prefix("role") else {
+        return false;
+    };
     let path = path.strip_prefix('/').unwrap_or(path);
     !path.is_empty()
-        && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@-_/".contains(&b))
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@-_/".contains(&b))
 }
 
 #[cfg(test)]
@@ -291,7 +310,9 @@ mod tests {
 
     #[test]
     fn roles() {
-        assert!(is_valid_role("arn:aws:iam::123456789012:role/service-role/x"));
+        assert!(is_valid_role(
+            "arn:aws:iam::123456789012:role/service-role/x"
+        ));
         assert!(!is_valid_role("arn:aws:iam::1234:role/x"));
         assert!(!is_valid_role("arn:aws:iam::123456789012:user/x"));
     }

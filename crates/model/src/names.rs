@@ -12,14 +12,20 @@ pub struct Identity {
 
 impl Default for Identity {
     fn default() -> Self {
-        Identity { region: "us-east-1".into(), account_id: "000000000000".into() }
+        Identity {
+            region: "us-east-1".into(),
+            account_id: "000000000000".into(),
+        }
     }
 }
 
 impl Identity {
     /// `arn:aws:lambda:<region>:<account>:function:<name>`
     pub fn function_arn(&self, name: &str) -> String {
-        format!("arn:aws:lambda:{}:{}:function:{}", self.region, self.account_id, name)
+        format!(
+            "arn:aws:lambda:{}:{}:function:{}",
+            self.region, self.account_id, name
+        )
     }
 
     /// The function ARN with a `:qualifier` suffix.
@@ -38,7 +44,9 @@ pub enum NameError {
     TooLong(String, usize),
     #[error("1 validation error detected: Value '{0}' at 'qualifier' failed to satisfy constraint: Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)")]
     Qualifier(String),
-    #[error("The derived qualifier from the function name does not match the specified qualifier.")]
+    #[error(
+        "The derived qualifier from the function name does not match the specified qualifier."
+    )]
     QualifierMismatch,
     #[error("{0}")]
     ForeignArn(String),
@@ -55,7 +63,9 @@ pub struct FunctionRef {
 pub fn is_valid_function_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// A qualifier: `$LATEST`, a version number or an alias name.
@@ -63,7 +73,8 @@ pub fn is_valid_qualifier(q: &str) -> bool {
     q == "$LATEST"
         || (!q.is_empty()
             && q.len() <= 128
-            && q.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+            && q.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
 }
 
 impl FunctionRef {
@@ -118,7 +129,10 @@ impl FunctionRef {
                 )));
             }
         }
-        Ok(FunctionRef { name: name.to_string(), qualifier: qualifier.map(str::to_string) })
+        Ok(FunctionRef {
+            name: name.to_string(),
+            qualifier: qualifier.map(str::to_string),
+        })
     }
 
     /// Merges a `Qualifier` query parameter into a parsed reference; they must agree.
@@ -154,14 +168,26 @@ mod tests {
 
     #[test]
     fn accepts_every_documented_form() {
-        let plain = FunctionRef { name: "my-fn_1".into(), qualifier: None };
+        let plain = FunctionRef {
+            name: "my-fn_1".into(),
+            qualifier: None,
+        };
         assert_eq!(parse("my-fn_1").unwrap(), plain);
         assert_eq!(parse("000000000000:function:my-fn_1").unwrap(), plain);
-        assert_eq!(parse("arn:aws:lambda:us-east-1:000000000000:function:my-fn_1").unwrap(), plain);
+        assert_eq!(
+            parse("arn:aws:lambda:us-east-1:000000000000:function:my-fn_1").unwrap(),
+            plain
+        );
         let q = parse("arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST").unwrap();
         assert_eq!(q.qualifier.as_deref(), Some("$LATEST"));
         assert_eq!(parse("f:prod").unwrap().qualifier.as_deref(), Some("prod"));
-        assert_eq!(parse("000000000000:function:f:7").unwrap().qualifier.as_deref(), Some("7"));
+        assert_eq!(
+            parse("000000000000:function:f:7")
+                .unwrap()
+                .qualifier
+                .as_deref(),
+            Some("7")
+        );
     }
 
     #[test]
@@ -175,7 +201,10 @@ mod tests {
             parse("arn:aws:lambda:eu-west-1:000000000000:function:f"),
             Err(NameError::ForeignArn(_))
         ));
-        assert!(matches!(parse("123456789012:function:f"), Err(NameError::ForeignArn(_))));
+        assert!(matches!(
+            parse("123456789012:function:f"),
+            Err(NameError::ForeignArn(_))
+        ));
         assert!(matches!(
             FunctionRef::parse(&"a".repeat(141), &Identity::default(), 140),
             Err(NameError::TooLong(..))
@@ -185,9 +214,22 @@ mod tests {
     #[test]
     fn query_qualifier_must_agree() {
         let r = parse("f:1").unwrap();
-        assert_eq!(r.clone().with_query_qualifier(Some("1")).unwrap().qualifier.as_deref(), Some("1"));
-        assert_eq!(r.with_query_qualifier(Some("2")), Err(NameError::QualifierMismatch));
-        let r = parse("f").unwrap().with_query_qualifier(Some("$LATEST")).unwrap();
+        assert_eq!(
+            r.clone()
+                .with_query_qualifier(Some("1"))
+                .unwrap()
+                .qualifier
+                .as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            r.with_query_qualifier(Some("2")),
+            Err(NameError::QualifierMismatch)
+        );
+        let r = parse("f")
+            .unwrap()
+            .with_query_qualifier(Some("$LATEST"))
+            .unwrap();
         assert_eq!(r.effective_qualifier(), "$LATEST");
     }
 }

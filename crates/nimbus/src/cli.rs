@@ -14,7 +14,12 @@ use serde_json::{json, Value};
 #[derive(Args, Debug, Clone)]
 pub struct Endpoint {
     /// The Nimbus server.
-    #[arg(long, env = "NIMBUS_ENDPOINT", default_value = "http://127.0.0.1:9600", global = true)]
+    #[arg(
+        long,
+        env = "NIMBUS_ENDPOINT",
+        default_value = "http://127.0.0.1:9600",
+        global = true
+    )]
     endpoint: String,
 }
 
@@ -85,7 +90,10 @@ struct Reply {
 
 impl Reply {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     fn json(&self) -> anyhow::Result<Value> {
@@ -104,7 +112,10 @@ impl Reply {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        let code = self.header("x-amzn-errortype").unwrap_or("Error").to_string();
+        let code = self
+            .header("x-amzn-errortype")
+            .unwrap_or("Error")
+            .to_string();
         Err(anyhow!("{code} (HTTP {}): {message}", self.status))
     }
 }
@@ -116,19 +127,38 @@ impl Client {
             .timeout_global(None)
             .build()
             .into();
-        Client { base: e.endpoint.trim_end_matches('/').to_string(), agent }
+        Client {
+            base: e.endpoint.trim_end_matches('/').to_string(),
+            agent,
+        }
     }
 
-    fn finish(&self, resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> anyhow::Result<Reply> {
-        let mut resp = resp.with_context(|| format!("cannot reach Nimbus at {} (is `nimbus serve` running?)", self.base))?;
+    fn finish(
+        &self,
+        resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> anyhow::Result<Reply> {
+        let mut resp = resp.with_context(|| {
+            format!(
+                "cannot reach Nimbus at {} (is `nimbus serve` running?)",
+                self.base
+            )
+        })?;
         let status = resp.status().as_u16();
         let headers = resp
             .headers()
             .iter()
             .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
             .collect();
-        let body = resp.body_mut().with_config().limit(64 * 1024 * 1024).read_to_vec()?;
-        Ok(Reply { status, headers, body })
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_vec()?;
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
     }
 
     fn get(&self, path: &str) -> anyhow::Result<Reply> {
@@ -139,7 +169,13 @@ impl Client {
         self.finish(self.agent.delete(format!("{}{path}", self.base)).call())
     }
 
-    fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> anyhow::Result<Reply> {
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> anyhow::Result<Reply> {
         let url = format!("{}{path}", self.base);
         let mut req = match method {
             "PUT" => self.agent.put(&url),
@@ -151,7 +187,13 @@ impl Client {
         let total = body.len();
         if total > 4 * 1024 * 1024 {
             // Large uploads show their progress.
-            let mut reader = Progress { inner: std::io::Cursor::new(body), total, sent: 0, shown: 0, started: Instant::now() };
+            let mut reader = Progress {
+                inner: std::io::Cursor::new(body),
+                total,
+                sent: 0,
+                shown: 0,
+                started: Instant::now(),
+            };
             let r = req.send(ureq::SendBody::from_reader(&mut reader));
             eprintln!();
             self.finish(r)
@@ -164,7 +206,10 @@ impl Client {
         self.send(
             "POST",
             "/",
-            &[("x-amz-target", target), ("content-type", "application/x-amz-json-1.1")],
+            &[
+                ("x-amz-target", target),
+                ("content-type", "application/x-amz-json-1.1"),
+            ],
             serde_json::to_vec(input)?,
         )
     }
@@ -201,7 +246,9 @@ impl Read for Progress {
 fn encode(name: &str) -> String {
     name.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -251,7 +298,11 @@ pub fn deploy(a: DeployArgs) -> anyhow::Result<ExitCode> {
     } else {
         std::fs::read(&a.path).with_context(|| format!("reading {}", a.path.display()))?
     };
-    eprintln!("packaged {} ({:.1} KB)", a.path.display(), zip.len() as f64 / 1024.0);
+    eprintln!(
+        "packaged {} ({:.1} KB)",
+        a.path.display(),
+        zip.len() as f64 / 1024.0
+    );
     let zip_b64 = base64::engine::general_purpose::STANDARD.encode(&zip);
     let mut config = serde_json::Map::new();
     if let Some(r) = &a.runtime {
@@ -269,7 +320,9 @@ pub fn deploy(a: DeployArgs) -> anyhow::Result<ExitCode> {
     if !a.env.is_empty() {
         let mut vars = serde_json::Map::new();
         for kv in &a.env {
-            let (k, v) = kv.split_once('=').with_context(|| format!("--env {kv}: expected KEY=VALUE"))?;
+            let (k, v) = kv
+                .split_once('=')
+                .with_context(|| format!("--env {kv}: expected KEY=VALUE"))?;
             vars.insert(k.into(), v.into());
         }
         config.insert("Environment".into(), json!({ "Variables": vars }));
@@ -280,20 +333,41 @@ pub fn deploy(a: DeployArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let result = if exists {
         let code = json!({ "ZipFile": zip_b64 });
-        c.send("PUT", &format!("{path}/code"), &json_hdr, serde_json::to_vec(&code)?)?.ok()?;
+        c.send(
+            "PUT",
+            &format!("{path}/code"),
+            &json_hdr,
+            serde_json::to_vec(&code)?,
+        )?
+        .ok()?;
         if !config.is_empty() {
-            c.send("PUT", &format!("{path}/configuration"), &json_hdr, serde_json::to_vec(&config)?)?.ok()?
+            c.send(
+                "PUT",
+                &format!("{path}/configuration"),
+                &json_hdr,
+                serde_json::to_vec(&config)?,
+            )?
+            .ok()?
         } else {
             c.get(&format!("{path}/configuration"))?.ok()?
         }
     } else {
         if a.runtime.is_none() || a.handler.is_none() {
-            bail!("{} does not exist yet: --runtime and --handler are needed to create it", a.name);
+            bail!(
+                "{} does not exist yet: --runtime and --handler are needed to create it",
+                a.name
+            );
         }
         config.insert("FunctionName".into(), a.name.clone().into());
         config.insert("Role".into(), a.role.clone().into());
         config.insert("Code".into(), json!({ "ZipFile": zip_b64 }));
-        c.send("POST", "/2015-03-31/functions", &json_hdr, serde_json::to_vec(&config)?)?.ok()?
+        c.send(
+            "POST",
+            "/2015-03-31/functions",
+            &json_hdr,
+            serde_json::to_vec(&config)?,
+        )?
+        .ok()?
     };
     let f = result.json()?;
     println!(
@@ -321,14 +395,24 @@ pub fn invoke(a: InvokeArgs) -> anyhow::Result<ExitCode> {
         Some(p) => p.as_bytes().to_vec(),
         None => b"{}".to_vec(),
     };
-    let r = c.send("POST", &format!("/2015-03-31/functions/{}/invocations", encode(&a.name)), &[], payload)?.ok()?;
+    let r = c
+        .send(
+            "POST",
+            &format!("/2015-03-31/functions/{}/invocations", encode(&a.name)),
+            &[],
+            payload,
+        )?
+        .ok()?;
     let mut out = std::io::stdout();
     out.write_all(&r.body)?;
     if !r.body.ends_with(b"\n") {
         out.write_all(b"\n")?;
     }
     if r.header("x-amz-function-error").is_some() {
-        eprintln!("function error ({})", r.header("x-amz-function-error").unwrap_or(""));
+        eprintln!(
+            "function error ({})",
+            r.header("x-amz-function-error").unwrap_or("")
+        );
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
@@ -350,7 +434,10 @@ pub fn ls(e: Endpoint) -> anyhow::Result<ExitCode> {
             None => break,
         }
     }
-    println!("{:<32} {:<16} {:>7} {:>7}  LAST MODIFIED", "NAME", "RUNTIME", "MEMORY", "TIMEOUT");
+    println!(
+        "{:<32} {:<16} {:>7} {:>7}  LAST MODIFIED",
+        "NAME", "RUNTIME", "MEMORY", "TIMEOUT"
+    );
     for f in &functions {
         println!(
             "{:<32} {:<16} {:>7} {:>7}  {}",
@@ -366,14 +453,17 @@ pub fn ls(e: Endpoint) -> anyhow::Result<ExitCode> {
 
 pub fn rm(a: RmArgs) -> anyhow::Result<ExitCode> {
     let c = Client::new(&a.endpoint);
-    c.delete(&format!("/2015-03-31/functions/{}", encode(&a.name)))?.ok()?;
+    c.delete(&format!("/2015-03-31/functions/{}", encode(&a.name)))?
+        .ok()?;
     println!("deleted {}", a.name);
     Ok(ExitCode::SUCCESS)
 }
 
 fn parse_since(s: &str) -> anyhow::Result<Duration> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().with_context(|| format!("--since {s}: expected e.g. 30s, 10m, 2h, 1d"))?;
+    let n: u64 = num
+        .parse()
+        .with_context(|| format!("--since {s}: expected e.g. 30s, 10m, 2h, 1d"))?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60,
@@ -388,7 +478,9 @@ pub fn logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
     let c = Client::new(&a.endpoint);
     let group = format!("/aws/lambda/{}", a.name);
     let since = parse_since(&a.since)?;
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
     let start = now_ms - since.as_millis() as i64;
     let mut token: Option<String> = None;
     let mut last_id: Option<String> = None;
@@ -398,7 +490,13 @@ pub fn logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
             input["nextToken"] = t.clone().into();
         }
         let r = c.logs("Logs_20140328.FilterLogEvents", &input)?;
-        if r.status == 400 && r.json().ok().and_then(|v| v["__type"].as_str().map(str::to_owned)).as_deref() == Some("ResourceNotFoundException") {
+        if r.status == 400
+            && r.json()
+                .ok()
+                .and_then(|v| v["__type"].as_str().map(str::to_owned))
+                .as_deref()
+                == Some("ResourceNotFoundException")
+        {
             if !a.follow {
                 bail!("no logs for {} yet", a.name);
             }

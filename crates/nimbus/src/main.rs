@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "nimbus", version, about = "A self-hosted serverless platform that behaves like AWS Lambda")]
+#[command(
+    name = "nimbus",
+    version,
+    about = "A self-hosted serverless platform that behaves like AWS Lambda"
+)]
 struct Args {
     #[command(subcommand)]
     command: Command,

@@ -2,11 +2,11 @@
 //! together, then serves until SIGINT/SIGTERM.
 
 use std::collections::BTreeMap;
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::future::IntoFuture;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -66,19 +66,30 @@ fn cache_dir() -> PathBuf {
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("NIMBUS_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("NIMBUS_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(serve(args))?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let data_dir = args.data_dir.clone().unwrap_or_else(crate::default_data_dir);
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
-    let identity = Identity { region: args.region.clone(), account_id: args.account_id.clone() };
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(crate::default_data_dir);
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    let identity = Identity {
+        region: args.region.clone(),
+        account_id: args.account_id.clone(),
+    };
     if identity.account_id.len() != 12 || !identity.account_id.bytes().all(|b| b.is_ascii_digit()) {
         bail!("--account-id must be 12 digits");
     }
@@ -87,23 +98,33 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         other => bail!("unknown --isolation {other:?} (available: process)"),
     };
 
-    let store = Arc::new(SqliteStore::open(&data_dir.join("nimbus.db")).context("opening the database")?);
+    let store =
+        Arc::new(SqliteStore::open(&data_dir.join("nimbus.db")).context("opening the database")?);
     let blobs = Arc::new(FsBlobs::open(&data_dir.join("code")).context("opening the code store")?);
     let mut overrides = BTreeMap::new();
     for m in &args.runtimes {
-        let (id, path) = m.split_once('=').with_context(|| format!("--runtime {m}: expected ID=PATH"))?;
+        let (id, path) = m
+            .split_once('=')
+            .with_context(|| format!("--runtime {m}: expected ID=PATH"))?;
         overrides.insert(id.to_string(), PathBuf::from(path));
     }
     let runtimes = Arc::new(
         Runtimes::discover(
             &data_dir.join("runtimes"),
             &cache_dir().join("python-sdk"),
-            RuntimeOptions { overrides, strict: args.strict_runtimes },
+            RuntimeOptions {
+                overrides,
+                strict: args.strict_runtimes,
+            },
         )
         .context("preparing runtimes")?,
     );
     let (logs, log_writer) = LogSink::start(store.clone());
-    let connect_host = if args.listen.ip().is_unspecified() { "127.0.0.1".to_string() } else { args.listen.ip().to_string() };
+    let connect_host = if args.listen.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        args.listen.ip().to_string()
+    };
     let platform = Platform {
         identity: identity.clone(),
         endpoint_url: format!("http://{connect_host}:{}", args.listen.port()),
@@ -114,7 +135,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let catalog = Catalog::load(identity.clone(), store.clone(), blobs, runtimes.clone())
         .map_err(|e| anyhow::anyhow!("loading functions: {}", e.message))?;
     let function_count = catalog.list().len();
-    let state = Arc::new(AppState { catalog, invoker: invoker.clone(), logs: store.clone() });
+    let state = Arc::new(AppState {
+        catalog,
+        invoker: invoker.clone(),
+        logs: store.clone(),
+    });
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -128,7 +153,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.listen
     );
     if args.isolation == "process" {
-        tracing::warn!("environments run as plain host processes WITHOUT isolation: run only code you trust");
+        tracing::warn!(
+            "environments run as plain host processes WITHOUT isolation: run only code you trust"
+        );
     }
     for line in runtimes.describe() {
         tracing::info!("runtime {line}");
@@ -136,10 +163,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if !args.no_python_sdk && !runtimes.python_sdk().is_ready() {
         let rt = runtimes.clone();
         std::thread::spawn(move || {
-            tracing::info!("installing the managed Python SDK (boto3 {}) in the background", nimbus_runtimes::BOTO3_VERSION);
+            tracing::info!(
+                "installing the managed Python SDK (boto3 {}) in the background",
+                nimbus_runtimes::BOTO3_VERSION
+            );
             match rt.python_sdk().install(&rt.python_candidates()) {
-                Ok(()) => tracing::info!(dir = %rt.python_sdk().dir().display(), "managed Python SDK ready"),
-                Err(e) => tracing::warn!(error = %e, "could not install the managed Python SDK: `import boto3` will fail in functions"),
+                Ok(()) => {
+                    tracing::info!(dir = %rt.python_sdk().dir().display(), "managed Python SDK ready")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not install the managed Python SDK: `import boto3` will fail in functions")
+                }
             }
         });
     }
@@ -157,9 +191,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     });
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, nimbus_control_plane::router(state)).with_graceful_shutdown(async {
-        let _ = stop_rx.await;
-    });
+    let server =
+        axum::serve(listener, nimbus_control_plane::router(state)).with_graceful_shutdown(async {
+            let _ = stop_rx.await;
+        });
     let mut server = std::pin::pin!(server.into_future());
     tokio::select! {
         r = &mut server => r.context("serving")?,

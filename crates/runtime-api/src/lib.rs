@@ -46,8 +46,14 @@ pub struct Started {
 /// How the runtime answered.
 #[derive(Debug)]
 pub enum Outcome {
-    Response { body: Bytes, content_type: Option<HeaderValue> },
-    Error { body: Bytes, error_type: Option<String> },
+    Response {
+        body: Bytes,
+        content_type: Option<HeaderValue>,
+    },
+    Error {
+        body: Bytes,
+        error_type: Option<String>,
+    },
     /// The runtime tried to return more than 6 MB.
     ResponseTooLarge,
 }
@@ -81,7 +87,12 @@ struct Current {
     outcome: oneshot::Sender<(Outcome, Instant)>,
 }
 
+/// Called as the runtime takes an event, before the event is sent: the platform's START
+/// line goes out here so it precedes anything the handler prints.
+pub type HandoutHook = Box<dyn Fn(&str) + Send + Sync>;
+
 struct Shared {
+    on_handout: HandoutHook,
     queue: tokio::sync::Mutex<mpsc::Receiver<Queued>>,
     current: Mutex<Option<Current>>,
     ready_at: OnceLock<Instant>,
@@ -99,16 +110,19 @@ pub struct RuntimeApi {
 
 impl std::fmt::Debug for RuntimeApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RuntimeApi").field("addr", &self.addr).finish()
+        f.debug_struct("RuntimeApi")
+            .field("addr", &self.addr)
+            .finish()
     }
 }
 
 impl RuntimeApi {
     /// Serves the Runtime API on `listener` until dropped.
-    pub fn serve(listener: TcpListener) -> std::io::Result<Self> {
+    pub fn serve(listener: TcpListener, on_handout: HandoutHook) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let (tx, rx) = mpsc::channel(1);
         let shared = Arc::new(Shared {
+            on_handout,
             queue: tokio::sync::Mutex::new(rx),
             current: Mutex::new(None),
             ready_at: OnceLock::new(),
@@ -118,7 +132,9 @@ impl RuntimeApi {
         let accept_shared = shared.clone();
         let server = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let shared = accept_shared.clone();
                 tokio::spawn(async move {
@@ -134,7 +150,12 @@ impl RuntimeApi {
                 });
             }
         });
-        Ok(RuntimeApi { addr, tx, shared, server })
+        Ok(RuntimeApi {
+            addr,
+            tx,
+            shared,
+            server,
+        })
     }
 
     /// `host:port` for `AWS_LAMBDA_RUNTIME_API`.
@@ -146,7 +167,11 @@ impl RuntimeApi {
     pub fn dispatch(&self, invocation: Invocation) -> Result<Pending, Busy> {
         let (started_tx, started) = oneshot::channel();
         let (outcome_tx, outcome) = oneshot::channel();
-        let queued = Queued { invocation, started: started_tx, outcome: outcome_tx };
+        let queued = Queued {
+            invocation,
+            started: started_tx,
+            outcome: outcome_tx,
+        };
         match self.tx.try_send(queued) {
             Ok(()) => Ok(Pending { started, outcome }),
             Err(_) => Err(Busy),
@@ -190,7 +215,8 @@ type Resp = Response<Full<Bytes>>;
 fn json(status: StatusCode, body: String) -> Resp {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
@@ -208,17 +234,32 @@ fn accepted() -> Resp {
 async fn route(shared: &Shared, req: Request<Incoming>) -> Resp {
     let path = req.uri().path().to_owned();
     let Some(rest) = path.strip_prefix(PREFIX) else {
-        return api_error(StatusCode::NOT_FOUND, "NotFound", "unknown Runtime API path");
+        return api_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "unknown Runtime API path",
+        );
     };
     match (req.method(), rest) {
         (&Method::GET, "invocation/next") => next(shared).await,
         (&Method::POST, "init/error") => init_error(shared, req).await,
-        (&Method::POST, rest) => match rest.strip_prefix("invocation/").and_then(|r| r.rsplit_once('/')) {
+        (&Method::POST, rest) => match rest
+            .strip_prefix("invocation/")
+            .and_then(|r| r.rsplit_once('/'))
+        {
             Some((id, "response")) => respond(shared, id.to_owned(), req, false).await,
             Some((id, "error")) => respond(shared, id.to_owned(), req, true).await,
-            _ => api_error(StatusCode::NOT_FOUND, "NotFound", "unknown Runtime API path"),
+            _ => api_error(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "unknown Runtime API path",
+            ),
         },
-        _ => api_error(StatusCode::NOT_FOUND, "NotFound", "unknown Runtime API path"),
+        _ => api_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "unknown Runtime API path",
+        ),
     }
 }
 
@@ -236,15 +277,26 @@ async fn next(shared: &Shared) -> Resp {
     // Only one /next may wait at a time; a second one queues behind it.
     let mut queue = shared.queue.lock().await;
     let Some(q) = queue.recv().await else {
-        return api_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "environment is shutting down");
+        return api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            "environment is shutting down",
+        );
     };
     drop(queue);
     let inv = q.invocation;
     let now = Instant::now();
     let timeout_ms = i64::try_from(inv.timeout.as_millis()).unwrap_or(i64::MAX);
     let deadline_ms = now_millis().saturating_add(timeout_ms);
-    *lock(&shared.current) = Some(Current { request_id: inv.request_id.clone(), outcome: q.outcome });
-    let _ = q.started.send(Started { at: now, deadline_ms });
+    *lock(&shared.current) = Some(Current {
+        request_id: inv.request_id.clone(),
+        outcome: q.outcome,
+    });
+    (shared.on_handout)(&inv.request_id);
+    let _ = q.started.send(Started {
+        at: now,
+        deadline_ms,
+    });
 
     let mut r = Response::new(Full::new(inv.payload));
     let h = r.headers_mut();
@@ -256,7 +308,10 @@ async fn next(shared: &Shared) -> Resp {
     };
     set("lambda-runtime-aws-request-id", &inv.request_id);
     set("lambda-runtime-deadline-ms", &deadline_ms.to_string());
-    set("lambda-runtime-invoked-function-arn", &inv.invoked_function_arn);
+    set(
+        "lambda-runtime-invoked-function-arn",
+        &inv.invoked_function_arn,
+    );
     if let Some(t) = &inv.trace_id {
         set("lambda-runtime-trace-id", t);
     }
@@ -281,7 +336,11 @@ async fn respond(shared: &Shared, id: String, req: Request<Incoming>, is_error: 
                 )
             }
             Some(c) if c.request_id != id => {
-                return api_error(StatusCode::BAD_REQUEST, "InvalidRequestID", "Invalid request ID")
+                return api_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRequestID",
+                    "Invalid request ID",
+                )
             }
             Some(_) => {}
         }
@@ -292,10 +351,18 @@ async fn respond(shared: &Shared, id: String, req: Request<Incoming>, is_error: 
         .get("lambda-runtime-function-error-type")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let limit = if is_error { ERROR_MAX_BYTES } else { RESPONSE_MAX_BYTES };
+    let limit = if is_error {
+        ERROR_MAX_BYTES
+    } else {
+        RESPONSE_MAX_BYTES
+    };
     let body = Limited::new(req.into_body(), limit).collect().await;
     let Some(current) = lock(&shared.current).take() else {
-        return api_error(StatusCode::FORBIDDEN, "InvalidStateTransition", "no invocation is in progress");
+        return api_error(
+            StatusCode::FORBIDDEN,
+            "InvalidStateTransition",
+            "no invocation is in progress",
+        );
     };
     let done = Instant::now();
     match body {
@@ -309,7 +376,10 @@ async fn respond(shared: &Shared, id: String, req: Request<Incoming>, is_error: 
             let _ = current.outcome.send((outcome, done));
             accepted()
         }
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
             let _ = current.outcome.send((Outcome::ResponseTooLarge, done));
             api_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -322,24 +392,39 @@ async fn respond(shared: &Shared, id: String, req: Request<Incoming>, is_error: 
             let body = Bytes::from_static(
                 br#"{"errorType":"Runtime.TruncatedResponse","errorMessage":"the runtime closed the connection before sending the whole response"}"#,
             );
-            let _ = current
-                .outcome
-                .send((Outcome::Error { body, error_type: Some("Runtime.TruncatedResponse".into()) }, done));
-            api_error(StatusCode::BAD_REQUEST, "TruncatedHTTPRequest", "truncated request body")
+            let _ = current.outcome.send((
+                Outcome::Error {
+                    body,
+                    error_type: Some("Runtime.TruncatedResponse".into()),
+                },
+                done,
+            ));
+            api_error(
+                StatusCode::BAD_REQUEST,
+                "TruncatedHTTPRequest",
+                "truncated request body",
+            )
         }
     }
 }
 
 async fn init_error(shared: &Shared, req: Request<Incoming>) -> Resp {
     if shared.ready_at.get().is_some() {
-        return api_error(StatusCode::FORBIDDEN, "InvalidStateTransition", "init has already completed");
+        return api_error(
+            StatusCode::FORBIDDEN,
+            "InvalidStateTransition",
+            "init has already completed",
+        );
     }
     let error_type = req
         .headers()
         .get("lambda-runtime-function-error-type")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let body = match Limited::new(req.into_body(), ERROR_MAX_BYTES).collect().await {
+    let body = match Limited::new(req.into_body(), ERROR_MAX_BYTES)
+        .collect()
+        .await
+    {
         Ok(b) => b.to_bytes(),
         Err(_) => Bytes::new(),
     };

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 /// True for an ELF executable: shims are shell scripts, and we skip them.
 fn is_native_executable(path: &Path) -> bool {
     let mut magic = [0u8; 4];
-    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == *b"\x7fELF"
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && magic == *b"\x7fELF"
 }
 
 fn real(path: &Path) -> Option<PathBuf> {
@@ -17,7 +20,11 @@ fn real(path: &Path) -> Option<PathBuf> {
 
 fn path_dirs() -> Vec<PathBuf> {
     std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).filter(|d| !d.to_string_lossy().contains("shims")).collect())
+        .map(|p| {
+            std::env::split_paths(&p)
+                .filter(|d| !d.to_string_lossy().contains("shims"))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -27,9 +34,15 @@ pub(crate) fn pythons() -> BTreeMap<u32, PathBuf> {
     let mut found = BTreeMap::new();
     for minor in 8..=15u32 {
         let exe = format!("python3.{minor}");
-        let mut candidates: Vec<PathBuf> =
-            ["/usr/bin", "/usr/local/bin"].iter().map(|d| Path::new(d).join(&exe)).collect();
-        candidates.extend(pyenv_versions(minor).into_iter().map(|v| v.join("bin").join(&exe)));
+        let mut candidates: Vec<PathBuf> = ["/usr/bin", "/usr/local/bin"]
+            .iter()
+            .map(|d| Path::new(d).join(&exe))
+            .collect();
+        candidates.extend(
+            pyenv_versions(minor)
+                .into_iter()
+                .map(|v| v.join("bin").join(&exe)),
+        );
         candidates.extend(path_dirs().into_iter().map(|d| d.join(&exe)));
         if let Some(p) = candidates.iter().find_map(|c| real(c)) {
             found.insert(minor, p);
@@ -61,6 +74,10 @@ fn pyenv_versions(minor: u32) -> Vec<PathBuf> {
 /// The host's `node`.
 pub(crate) fn node() -> Option<PathBuf> {
     let mut candidates: Vec<PathBuf> = path_dirs().into_iter().map(|d| d.join("node")).collect();
-    candidates.extend(["/usr/bin/node", "/usr/local/bin/node"].iter().map(PathBuf::from));
+    candidates.extend(
+        ["/usr/bin/node", "/usr/local/bin/node"]
+            .iter()
+            .map(PathBuf::from),
+    );
     candidates.iter().find_map(|c| real(c))
 }

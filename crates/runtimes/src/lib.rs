@@ -31,9 +31,14 @@ pub enum Family {
 pub fn family(runtime: &str) -> Option<Family> {
     if let Some(minor) = runtime.strip_prefix("python3.") {
         let minor: u32 = minor.parse().ok()?;
-        return (8..=15).contains(&minor).then_some(Family::Python { minor });
+        return (8..=15)
+            .contains(&minor)
+            .then_some(Family::Python { minor });
     }
-    if let Some(major) = runtime.strip_prefix("nodejs").and_then(|r| r.strip_suffix(".x")) {
+    if let Some(major) = runtime
+        .strip_prefix("nodejs")
+        .and_then(|r| r.strip_suffix(".x"))
+    {
         let major: u32 = major.parse().ok()?;
         return (16..=26).contains(&major).then_some(Family::Node { major });
     }
@@ -93,7 +98,13 @@ impl Runtimes {
             }
         }
         let sdk = PythonSdk::new(sdk_dir.to_path_buf());
-        Ok(Runtimes { dir: dir.to_path_buf(), pythons, node, options, sdk })
+        Ok(Runtimes {
+            dir: dir.to_path_buf(),
+            pythons,
+            node,
+            options,
+            sdk,
+        })
     }
 
     /// The managed boto3 shared by Python functions.
@@ -124,7 +135,10 @@ impl Runtimes {
         if let Some(p) = self.pythons.get(&minor) {
             return Ok(p);
         }
-        let unavailable = |reason: String| RuntimeError::Unavailable { runtime: runtime.into(), reason };
+        let unavailable = |reason: String| RuntimeError::Unavailable {
+            runtime: runtime.into(),
+            reason,
+        };
         if self.options.strict {
             return Err(unavailable(format!(
                 "no python3.{minor} interpreter was found (map one with --runtime {runtime}=/path/to/python3.{minor})"
@@ -144,17 +158,24 @@ impl Runtimes {
         match family(runtime) {
             None => Err(RuntimeError::Unknown(runtime.into())),
             Some(Family::Python { minor }) => self.python_for(runtime, minor).map(|_| ()),
-            Some(Family::Node { .. }) => self.node.as_ref().map(|_| ()).ok_or_else(|| RuntimeError::Unavailable {
-                runtime: runtime.into(),
-                reason: "no node executable was found on this host".into(),
-            }),
+            Some(Family::Node { .. }) => {
+                self.node
+                    .as_ref()
+                    .map(|_| ())
+                    .ok_or_else(|| RuntimeError::Unavailable {
+                        runtime: runtime.into(),
+                        reason: "no node executable was found on this host".into(),
+                    })
+            }
             Some(Family::Provided) => Ok(()),
         }
     }
 
     /// The command that starts an environment of `runtime` for code in `code_dir`.
     pub fn command(&self, runtime: &str, code_dir: &Path) -> Result<RuntimeCommand, RuntimeError> {
-        let exec_env = |env: &mut Vec<(String, String)>| env.push(("AWS_EXECUTION_ENV".into(), format!("AWS_Lambda_{runtime}")));
+        let exec_env = |env: &mut Vec<(String, String)>| {
+            env.push(("AWS_EXECUTION_ENV".into(), format!("AWS_Lambda_{runtime}")))
+        };
         match family(runtime) {
             None => Err(RuntimeError::Unknown(runtime.into())),
             Some(Family::Python { minor }) => {
@@ -167,12 +188,21 @@ impl Runtimes {
                 }
                 let mut env = vec![
                     ("PYTHONPATH".into(), path.join(":")),
-                    ("LAMBDA_RUNTIME_DIR".into(), runtime_dir.display().to_string()),
+                    (
+                        "LAMBDA_RUNTIME_DIR".into(),
+                        runtime_dir.display().to_string(),
+                    ),
                 ];
                 exec_env(&mut env);
                 Ok(RuntimeCommand {
                     program: python.clone(),
-                    args: vec!["-I".into(), "-S".into(), "-B".into(), "-u".into(), runtime_dir.join("bootstrap.py").into()],
+                    args: vec![
+                        "-I".into(),
+                        "-S".into(),
+                        "-B".into(),
+                        "-u".into(),
+                        runtime_dir.join("bootstrap.py").into(),
+                    ],
                     env,
                 })
             }
@@ -183,16 +213,33 @@ impl Runtimes {
                 })?;
                 let runtime_dir = self.dir.join("node");
                 let mut env = vec![
-                    ("NODE_PATH".into(), format!("{}:{}", runtime_dir.join("node_modules").display(), code_dir.display())),
-                    ("LAMBDA_RUNTIME_DIR".into(), runtime_dir.display().to_string()),
+                    (
+                        "NODE_PATH".into(),
+                        format!(
+                            "{}:{}",
+                            runtime_dir.join("node_modules").display(),
+                            code_dir.display()
+                        ),
+                    ),
+                    (
+                        "LAMBDA_RUNTIME_DIR".into(),
+                        runtime_dir.display().to_string(),
+                    ),
                 ];
                 exec_env(&mut env);
-                Ok(RuntimeCommand { program: node, args: vec![runtime_dir.join("bootstrap.mjs").into()], env })
+                Ok(RuntimeCommand {
+                    program: node,
+                    args: vec![runtime_dir.join("bootstrap.mjs").into()],
+                    env,
+                })
             }
             Some(Family::Provided) => Ok(RuntimeCommand {
                 program: code_dir.join("bootstrap"),
                 args: vec![],
-                env: vec![("LAMBDA_RUNTIME_DIR".into(), self.dir.join("provided").display().to_string())],
+                env: vec![(
+                    "LAMBDA_RUNTIME_DIR".into(),
+                    self.dir.join("provided").display().to_string(),
+                )],
             }),
         }
     }
@@ -228,14 +275,24 @@ mod tests {
     #[test]
     fn strict_mode_refuses_missing_pythons() {
         let dir = tempfile::tempdir().unwrap();
-        let mut options = RuntimeOptions { strict: true, ..Default::default() };
-        options.overrides.insert("python3.11".into(), "/usr/bin/python3.11".into());
+        let mut options = RuntimeOptions {
+            strict: true,
+            ..Default::default()
+        };
+        options
+            .overrides
+            .insert("python3.11".into(), "/usr/bin/python3.11".into());
         let r = Runtimes::discover(dir.path(), &dir.path().join("sdk"), options).unwrap();
         assert!(r.check("python3.11").is_ok());
-        assert!(matches!(r.check("python2.7"), Err(RuntimeError::Unknown(_))));
+        assert!(matches!(
+            r.check("python2.7"),
+            Err(RuntimeError::Unknown(_))
+        ));
         let cmd = r.command("python3.11", Path::new("/code")).unwrap();
         assert_eq!(cmd.program, PathBuf::from("/usr/bin/python3.11"));
-        assert!(cmd.env.contains(&("AWS_EXECUTION_ENV".into(), "AWS_Lambda_python3.11".into())));
+        assert!(cmd
+            .env
+            .contains(&("AWS_EXECUTION_ENV".into(), "AWS_Lambda_python3.11".into())));
         let provided = r.command("provided.al2023", Path::new("/code")).unwrap();
         assert_eq!(provided.program, PathBuf::from("/code/bootstrap"));
         assert!(!provided.env.iter().any(|(k, _)| k == "AWS_EXECUTION_ENV"));

@@ -43,7 +43,15 @@ impl PythonSdk {
         let mut last_error = String::from("no Python interpreter found");
         for python in pythons {
             let status = Command::new(python)
-                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-warn-script-location", "--target"])
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--no-warn-script-location",
+                    "--target",
+                ])
                 .arg(&staging)
                 .arg(format!("boto3=={BOTO3_VERSION}"))
                 .stdin(Stdio::null())
@@ -56,11 +64,22 @@ impl PythonSdk {
                     if std::fs::rename(&staging, &self.dir).is_err() {
                         let _ = std::fs::remove_dir_all(&staging);
                     }
-                    self.ready.store(self.dir.join("boto3/__init__.py").is_file(), Ordering::Release);
-                    return if self.is_ready() { Ok(()) } else { Err("installed SDK is incomplete".into()) };
+                    self.ready.store(
+                        self.dir.join("boto3/__init__.py").is_file(),
+                        Ordering::Release,
+                    );
+                    return if self.is_ready() {
+                        Ok(())
+                    } else {
+                        Err("installed SDK is incomplete".into())
+                    };
                 }
                 Ok(out) => {
-                    last_error = String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("pip failed").to_string();
+                    last_error = String::from_utf8_lossy(&out.stderr)
+                        .lines()
+                        .last()
+                        .unwrap_or("pip failed")
+                        .to_string();
                 }
                 Err(e) => last_error = e.to_string(),
             }

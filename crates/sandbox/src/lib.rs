@@ -20,7 +20,10 @@ pub enum SandboxError {
     #[error("could not create the output pipe: {0}")]
     Pipe(std::io::Error),
     #[error("could not start {program}: {source}")]
-    Spawn { program: String, source: std::io::Error },
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
 }
 
 /// Everything needed to start one environment's runtime process.
@@ -124,6 +127,10 @@ impl Sandbox for ProcessSandbox {
         drop(cmd);
         let pid = child.id().unwrap_or(0);
         let output = pipe::Receiver::from_owned_fd(reader.into()).map_err(SandboxError::Pipe)?;
-        Ok(Running { child, output, guard: ProcessGuard { pid } })
+        Ok(Running {
+            child,
+            output,
+            guard: ProcessGuard { pid },
+        })
     }
 }

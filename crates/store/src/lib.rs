@@ -14,7 +14,10 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] rusqlite::Error),
     #[error("corrupt record for {what}: {source}")]
-    Corrupt { what: String, source: serde_json::Error },
+    Corrupt {
+        what: String,
+        source: serde_json::Error,
+    },
     #[error("database schema version {found} is newer than this Nimbus understands ({supported})")]
     FutureSchema { found: i64, supported: i64 },
 }

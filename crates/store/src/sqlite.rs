@@ -77,15 +77,24 @@ impl SqliteStore {
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         let supported = MIGRATIONS.len() as i64;
         if version > supported {
-            return Err(StoreError::FutureSchema { found: version, supported });
+            return Err(StoreError::FutureSchema {
+                found: version,
+                supported,
+            });
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
+        for (i, sql) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(version).unwrap_or(0))
+        {
             let tx = conn.unchecked_transaction()?;
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
             tx.commit()?;
         }
-        Ok(SqliteStore { conn: Mutex::new(conn) })
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -98,21 +107,32 @@ impl SqliteStore {
 impl Store for SqliteStore {
     fn load_functions(&self) -> Result<Vec<FunctionRecord>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT name, version, record FROM functions ORDER BY name, version")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+        let mut stmt =
+            conn.prepare("SELECT name, version, record FROM functions ORDER BY name, version")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
         let mut out = Vec::new();
         for row in rows {
             let (name, version, json) = row?;
-            let rec = serde_json::from_str(&json)
-                .map_err(|source| StoreError::Corrupt { what: format!("{name}:{version}"), source })?;
+            let rec = serde_json::from_str(&json).map_err(|source| StoreError::Corrupt {
+                what: format!("{name}:{version}"),
+                source,
+            })?;
             out.push(rec);
         }
         Ok(out)
     }
 
     fn put_function(&self, record: &FunctionRecord) -> Result<()> {
-        let json = serde_json::to_string(record)
-            .map_err(|source| StoreError::Corrupt { what: record.name.clone(), source })?;
+        let json = serde_json::to_string(record).map_err(|source| StoreError::Corrupt {
+            what: record.name.clone(),
+            source,
+        })?;
         self.conn().execute(
             "INSERT INTO functions (name, version, record) VALUES (?1, ?2, ?3)
              ON CONFLICT (name, version) DO UPDATE SET record = excluded.record",
@@ -122,7 +142,8 @@ impl Store for SqliteStore {
     }
 
     fn delete_function(&self, name: &str) -> Result<()> {
-        self.conn().execute("DELETE FROM functions WHERE name = ?1", params![name])?;
+        self.conn()
+            .execute("DELETE FROM functions WHERE name = ?1", params![name])?;
         Ok(())
     }
 }
@@ -139,7 +160,9 @@ impl LogStore for SqliteStore {
             let mut ins = tx.prepare_cached(
                 "INSERT INTO log_events (grp, stream, ts, ingested, message) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
-            let mut group = tx.prepare_cached("INSERT OR IGNORE INTO log_groups (name, created) VALUES (?1, ?2)")?;
+            let mut group = tx.prepare_cached(
+                "INSERT OR IGNORE INTO log_groups (name, created) VALUES (?1, ?2)",
+            )?;
             let mut stream = tx.prepare_cached(
                 "INSERT INTO log_streams (grp, name, created, first_event, last_event, last_ingestion, stored_bytes)
                  VALUES (?1, ?2, ?3, ?4, ?4, ?3, ?5)
@@ -151,7 +174,13 @@ impl LogStore for SqliteStore {
             )?;
             for e in events {
                 group.execute(params![e.group, now])?;
-                stream.execute(params![e.group, e.stream, now, e.timestamp, e.message.len() as i64])?;
+                stream.execute(params![
+                    e.group,
+                    e.stream,
+                    now,
+                    e.timestamp,
+                    e.message.len() as i64
+                ])?;
                 ins.execute(params![e.group, e.stream, e.timestamp, now, e.message])?;
             }
         }
@@ -160,7 +189,8 @@ impl LogStore for SqliteStore {
     }
 
     fn query_logs(&self, q: &LogQuery) -> Result<Vec<StoredLogEvent>> {
-        let mut sql = String::from("SELECT id, stream, ts, ingested, message FROM log_events WHERE grp = ?");
+        let mut sql =
+            String::from("SELECT id, stream, ts, ingested, message FROM log_events WHERE grp = ?");
         let mut args: Vec<rusqlite::types::Value> = vec![q.group.clone().into()];
         if !q.streams.is_empty() {
             sql.push_str(" AND stream IN (");
@@ -182,14 +212,22 @@ impl LogStore for SqliteStore {
             args.push(t.into());
         }
         if let Some(id) = q.after_id {
-            sql.push_str(if q.backward { " AND id < ?" } else { " AND id > ?" });
+            sql.push_str(if q.backward {
+                " AND id < ?"
+            } else {
+                " AND id > ?"
+            });
             args.push(id.into());
         }
         for c in &q.contains {
             sql.push_str(" AND instr(message, ?) > 0");
             args.push(c.clone().into());
         }
-        sql.push_str(if q.backward { " ORDER BY id DESC LIMIT ?" } else { " ORDER BY id LIMIT ?" });
+        sql.push_str(if q.backward {
+            " ORDER BY id DESC LIMIT ?"
+        } else {
+            " ORDER BY id LIMIT ?"
+        });
         args.push((q.limit.max(1) as i64).into());
         let conn = self.conn();
         let mut stmt = conn.prepare(&sql)?;
@@ -218,7 +256,12 @@ impl LogStore for SqliteStore {
         )?;
         let p = prefix.unwrap_or("");
         let rows = stmt.query_map(params![p.len() as i64, p], |r| {
-            Ok(LogGroupInfo { name: r.get(0)?, created: r.get(1)?, retention_days: r.get(2)?, stored_bytes: r.get(3)? })
+            Ok(LogGroupInfo {
+                name: r.get(0)?,
+                created: r.get(1)?,
+                retention_days: r.get(2)?,
+                stored_bytes: r.get(3)?,
+            })
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
@@ -244,9 +287,10 @@ impl LogStore for SqliteStore {
     }
 
     fn create_log_group(&self, name: &str) -> Result<bool> {
-        let n = self
-            .conn()
-            .execute("INSERT OR IGNORE INTO log_groups (name, created) VALUES (?1, ?2)", params![name, now_millis()])?;
+        let n = self.conn().execute(
+            "INSERT OR IGNORE INTO log_groups (name, created) VALUES (?1, ?2)",
+            params![name, now_millis()],
+        )?;
         Ok(n == 1)
     }
 
@@ -254,7 +298,11 @@ impl LogStore for SqliteStore {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let existed = tx
-            .query_row("SELECT 1 FROM log_groups WHERE name = ?1", params![name], |_| Ok(()))
+            .query_row(
+                "SELECT 1 FROM log_groups WHERE name = ?1",
+                params![name],
+                |_| Ok(()),
+            )
             .optional()?
             .is_some();
         tx.execute("DELETE FROM log_events WHERE grp = ?1", params![name])?;
@@ -270,7 +318,12 @@ mod tests {
     use super::*;
 
     fn event(stream: &str, ts: i64, msg: &str) -> LogEvent {
-        LogEvent { group: "/aws/lambda/f".into(), stream: stream.into(), timestamp: ts, message: msg.into() }
+        LogEvent {
+            group: "/aws/lambda/f".into(),
+            stream: stream.into(),
+            timestamp: ts,
+            message: msg.into(),
+        }
     }
 
     #[test]
@@ -282,7 +335,13 @@ mod tests {
             s.append_logs(&[event("a", 1, "hello")]).unwrap();
         }
         let s = SqliteStore::open(&path).unwrap();
-        let got = s.query_logs(&LogQuery { group: "/aws/lambda/f".into(), limit: 10, ..Default::default() }).unwrap();
+        let got = s
+            .query_logs(&LogQuery {
+                group: "/aws/lambda/f".into(),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].message, "hello");
     }
@@ -290,15 +349,51 @@ mod tests {
     #[test]
     fn log_queries_filter_and_page() {
         let s = SqliteStore::in_memory().unwrap();
-        s.append_logs(&[event("a", 10, "START x"), event("b", 20, "hello b"), event("a", 30, "END x")]).unwrap();
+        s.append_logs(&[
+            event("a", 10, "START x"),
+            event("b", 20, "hello b"),
+            event("a", 30, "END x"),
+        ])
+        .unwrap();
         let all = |q: LogQuery| s.query_logs(&q).unwrap();
-        let base = LogQuery { group: "/aws/lambda/f".into(), limit: 100, ..Default::default() };
+        let base = LogQuery {
+            group: "/aws/lambda/f".into(),
+            limit: 100,
+            ..Default::default()
+        };
         assert_eq!(all(base.clone()).len(), 3);
-        assert_eq!(all(LogQuery { streams: vec!["a".into()], ..base.clone() }).len(), 2);
-        assert_eq!(all(LogQuery { start_time: Some(15), ..base.clone() }).len(), 2);
-        assert_eq!(all(LogQuery { contains: vec!["x".into()], ..base.clone() }).len(), 2);
-        let page1 = all(LogQuery { limit: 2, ..base.clone() });
-        let page2 = all(LogQuery { after_id: Some(page1[1].id), ..base.clone() });
+        assert_eq!(
+            all(LogQuery {
+                streams: vec!["a".into()],
+                ..base.clone()
+            })
+            .len(),
+            2
+        );
+        assert_eq!(
+            all(LogQuery {
+                start_time: Some(15),
+                ..base.clone()
+            })
+            .len(),
+            2
+        );
+        assert_eq!(
+            all(LogQuery {
+                contains: vec!["x".into()],
+                ..base.clone()
+            })
+            .len(),
+            2
+        );
+        let page1 = all(LogQuery {
+            limit: 2,
+            ..base.clone()
+        });
+        let page2 = all(LogQuery {
+            after_id: Some(page1[1].id),
+            ..base.clone()
+        });
         assert_eq!(page2.len(), 1);
         assert_eq!(page2[0].message, "END x");
         let streams = s.log_streams("/aws/lambda/f", None).unwrap();
