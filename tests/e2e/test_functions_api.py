@@ -228,13 +228,13 @@ def test_update_function_code_runs_new_code_and_retires_old_environment(lam, cre
 
 def test_update_function_configuration_replaces_settings(lam, create_fn):
     code = python_probe_zip({"app2.py": SECOND_HANDLER})
-    fn = create_fn(code=code, env={"A": "1", "B": "2"})
+    fn = create_fn(code=code, env={"VAR_A": "1", "VAR_B": "2"})
     before = lam.get_function_configuration(FunctionName=fn.name)
-    assert invoke(lam, fn.name).ok()["env"]["A"] == "1"
+    assert invoke(lam, fn.name).ok()["env"]["VAR_A"] == "1"
 
     resp = lam.update_function_configuration(
         FunctionName=fn.name,
-        Environment={"Variables": {"C": "3"}},
+        Environment={"Variables": {"VAR_C": "3"}},
         MemorySize=256,
         Timeout=5,
         Description="updated by e2e",
@@ -245,20 +245,20 @@ def test_update_function_configuration_replaces_settings(lam, create_fn):
     assert resp["Timeout"] == 5
     assert resp["Description"] == "updated by e2e"
     assert resp["Handler"] == "app2.handler2"
-    assert resp["Environment"]["Variables"] == {"C": "3"}
+    assert resp["Environment"]["Variables"] == {"VAR_C": "3"}
     assert resp["RevisionId"] != before["RevisionId"]
     assert resp["CodeSha256"] == before["CodeSha256"]
     assert LAST_MODIFIED_RE.match(resp["LastModified"])
 
     lam.get_waiter("function_updated_v2").wait(FunctionName=fn.name, WaiterConfig=WAIT)
     cfg = lam.get_function_configuration(FunctionName=fn.name)
-    assert cfg["Environment"]["Variables"] == {"C": "3"}  # replaced, not merged
+    assert cfg["Environment"]["Variables"] == {"VAR_C": "3"}  # replaced, not merged
     assert (cfg["MemorySize"], cfg["Timeout"], cfg["Handler"]) == (256, 5, "app2.handler2")
 
     result = invoke(lam, fn.name).ok()
     assert result["handler"] == "handler2"
-    assert result["env"]["C"] == "3"
-    assert "A" not in result["env"] and "B" not in result["env"]
+    assert result["env"]["VAR_C"] == "3"
+    assert "VAR_A" not in result["env"] and "VAR_B" not in result["env"]
     assert result["env"]["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256"
     assert str(result["memory_limit_in_mb"]) == "256"
     assert 0 < result["remaining_ms"] <= 5000

@@ -5,7 +5,6 @@ working (checked after every test by the `canary_survives` fixture)."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import os
@@ -16,9 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from botocore.exceptions import ClientError
+
 from .conftest import (
     ROLE,
     SYNC_PAYLOAD_LIMIT,
+    client_error,
     expect_client_error,
     invoke,
     make_zip,
@@ -122,6 +124,13 @@ def test_environment_larger_than_4kb_is_400(lam, create_fn):
     assert lam.get_function_configuration(FunctionName=fn.name)["Environment"]["Variables"] == {"SMALL": "ok"}
 
 
+@pytest.mark.parametrize("key", ["A", "1ABC", "HAS-DASH", "has space"])
+def test_invalid_environment_key_is_400(lam, key):
+    name = unique_name("badkey")
+    expect_client_error(_create(lam, name=name, Environment={"Variables": {key: "x"}}), 400, BAD_REQUEST)
+    _assert_absent(lam, name)
+
+
 @pytest.mark.parametrize("key", ["AWS_REGION", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT"])
 def test_reserved_environment_key_is_400(lam, key):
     name = unique_name("reserved")
@@ -215,17 +224,39 @@ def test_zip_with_absolute_path_entry_is_refused(lam, server):
 
 
 def test_zip_with_symlink_to_outside_file_is_refused(lam, server):
-    passwd_before = hashlib.sha256(Path("/etc/passwd").read_bytes()).hexdigest()
     code = make_zip({"app.py": "def handler(e, c):\n    return open('passwd').read()\n"}, symlinks={"passwd": "/etc/passwd"})
-    # a second entry writes *through* the symlink
+    name = unique_name("symlink")
+    expect_client_error(_create(lam, name=name, code=code), 400, BAD_REQUEST)
+    _assert_absent(lam, name)
+
+
+def test_duplicate_entry_cannot_write_through_a_symlink(lam, tmp_path):
+    """A symlink to a file outside, then a regular entry of the same name: a
+    naive extractor would write through the link. Refusing the zip or keeping
+    only the regular file are both safe; the outside file must be untouched."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("original\n")
+    code = make_zip(
+        {"app.py": "def handler(e, c):\n    return open('victim.txt').read()\n"}, symlinks={"victim.txt": str(victim)}
+    )
     buf = io.BytesIO(code)
     with warnings.catch_warnings(), zipfile.ZipFile(buf, "a") as zf:
         warnings.simplefilter("ignore")  # the duplicate entry name is the point
-        zf.writestr("passwd", "overwritten by a zip entry\n")
-    name = unique_name("symlink")
-    expect_client_error(_create(lam, name=name, code=buf.getvalue()), 400, BAD_REQUEST)
-    _assert_absent(lam, name)
-    assert hashlib.sha256(Path("/etc/passwd").read_bytes()).hexdigest() == passwd_before
+        zf.writestr("victim.txt", "overwritten by a zip entry\n")
+    name = unique_name("dupsym")
+    try:
+        lam.create_function(FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler",
+                            Code={"ZipFile": buf.getvalue()})
+    except ClientError as exc:
+        status, code_, msg = client_error(exc)
+        assert status == 400 and code_ in BAD_REQUEST, (status, code_, msg)
+    else:
+        try:
+            wait_active(lam, name)
+            assert invoke(lam, name).ok() == "overwritten by a zip entry\n", "the function must see the zip's own file"
+        finally:
+            lam.delete_function(FunctionName=name)
+    assert victim.read_text() == "original\n", "zip extraction wrote through a symlink"
 
 
 def test_zip_with_symlinked_directory_outside_is_refused(lam, server, tmp_path):

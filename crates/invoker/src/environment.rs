@@ -78,6 +78,12 @@ impl Environment {
             error_type: "Runtime.Unknown",
             message: format!("could not open the Runtime API: {e}"),
         })?;
+        if matches!(
+            nimbus_runtimes::family(&function.config.runtime),
+            Some(nimbus_runtimes::Family::Python { .. })
+        ) {
+            wait_for_sdk(platform.runtimes.python_sdk()).await;
+        }
         let command = platform
             .runtimes
             .command(&function.config.runtime, code_dir)
@@ -421,6 +427,15 @@ impl Environment {
             },
             reusable: false,
         }
+    }
+}
+
+/// Lets a Python environment started while the managed boto3 is being installed wait for it
+/// (bounded), instead of failing `import boto3`.
+async fn wait_for_sdk(sdk: &nimbus_runtimes::PythonSdk) {
+    let give_up = Instant::now() + Duration::from_secs(120);
+    while sdk.is_installing() && !sdk.is_ready() && Instant::now() < give_up {
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

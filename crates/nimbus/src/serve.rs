@@ -162,6 +162,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if !args.no_python_sdk && !runtimes.python_sdk().is_ready() {
         let rt = runtimes.clone();
+        rt.python_sdk().mark_installing();
         std::thread::spawn(move || {
             tracing::info!(
                 "installing the managed Python SDK (boto3 {}) in the background",

@@ -13,13 +13,24 @@ pub const BOTO3_VERSION: &str = "1.44.8";
 pub struct PythonSdk {
     dir: PathBuf,
     ready: Arc<AtomicBool>,
+    installing: Arc<AtomicBool>,
 }
 
 impl PythonSdk {
     pub(crate) fn new(cache: PathBuf) -> Self {
         let dir = cache.join(format!("boto3-{BOTO3_VERSION}"));
         let ready = Arc::new(AtomicBool::new(dir.join("boto3/__init__.py").is_file()));
-        PythonSdk { dir, ready }
+        PythonSdk {
+            dir,
+            ready,
+            installing: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// True while [`PythonSdk::install`] runs: a Python environment starting now waits for
+    /// it, so a function created right after the server started still finds boto3.
+    pub fn is_installing(&self) -> bool {
+        self.installing.load(Ordering::Acquire)
     }
 
     /// The directory on functions' `sys.path`.
@@ -37,6 +48,20 @@ impl PythonSdk {
         if self.is_ready() {
             return Ok(());
         }
+        self.installing.store(true, Ordering::Release);
+        let result = self.install_with(pythons);
+        self.installing.store(false, Ordering::Release);
+        result
+    }
+
+    /// Announces an install about to start on another thread (so nothing races past it).
+    pub fn mark_installing(&self) {
+        if !self.is_ready() {
+            self.installing.store(true, Ordering::Release);
+        }
+    }
+
+    fn install_with(&self, pythons: &[PathBuf]) -> Result<(), String> {
         let parent = self.dir.parent().ok_or("SDK directory has no parent")?;
         std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
         let staging = parent.join(format!(".staging-{}", uuid::Uuid::new_v4().simple()));
