@@ -10,7 +10,9 @@ use base64::Engine;
 use dashmap::DashMap;
 use nimbus_artifact::Blobs;
 use nimbus_model::time_fmt::lambda_timestamp;
-use nimbus_model::{limits, CodeInfo, FunctionConfig, FunctionRecord, Identity, LoggingConfig};
+use nimbus_model::{
+    limits, AliasRecord, CodeInfo, FunctionConfig, FunctionRecord, Identity, LoggingConfig,
+};
 use nimbus_runtimes::Runtimes;
 use nimbus_store::Store;
 
@@ -23,8 +25,15 @@ pub struct Catalog {
     blobs: Arc<dyn Blobs>,
     runtimes: Arc<Runtimes>,
     latest: DashMap<String, Arc<FunctionRecord>>,
+    /// Published versions per function, by number.
+    versions: DashMap<String, BTreeMap<u64, Arc<FunctionRecord>>>,
+    /// Aliases per function, by name.
+    aliases: DashMap<String, BTreeMap<String, Arc<AliasRecord>>>,
     write: tokio::sync::Mutex<()>,
 }
+
+/// Routing input for CreateAlias/UpdateAlias: `None` leaves it, `Some(None)` clears it.
+pub type Routing = Option<Option<(String, f64)>>;
 
 fn new_revision() -> String {
     uuid::Uuid::new_v4().to_string()
@@ -47,10 +56,23 @@ impl Catalog {
         runtimes: Arc<Runtimes>,
     ) -> ApiResult<Self> {
         let latest = DashMap::new();
+        let versions: DashMap<String, BTreeMap<u64, Arc<FunctionRecord>>> = DashMap::new();
         for rec in store.load_functions()? {
             if rec.version == "$LATEST" {
                 latest.insert(rec.name.clone(), Arc::new(rec));
+            } else if let Ok(n) = rec.version.parse::<u64>() {
+                versions
+                    .entry(rec.name.clone())
+                    .or_default()
+                    .insert(n, Arc::new(rec));
             }
+        }
+        let aliases: DashMap<String, BTreeMap<String, Arc<AliasRecord>>> = DashMap::new();
+        for a in store.load_aliases()? {
+            aliases
+                .entry(a.function.clone())
+                .or_default()
+                .insert(a.name.clone(), Arc::new(a));
         }
         Ok(Catalog {
             identity,
@@ -58,6 +80,8 @@ impl Catalog {
             blobs,
             runtimes,
             latest,
+            versions,
+            aliases,
             write: tokio::sync::Mutex::new(()),
         })
     }
@@ -70,16 +94,78 @@ impl Catalog {
         self.latest.get(name).map(|r| r.clone())
     }
 
-    /// `$LATEST` of a function, or Lambda's not-found error for the qualified ARN asked for.
+    /// The function version a qualifier names (`$LATEST`, a number, or an alias' primary
+    /// version), or Lambda's not-found error for the ARN asked for.
     pub fn resolve(&self, name: &str, qualifier: Option<&str>) -> ApiResult<Arc<FunctionRecord>> {
-        let arn = match qualifier {
-            Some(q) => self.identity.qualified_arn(name, q),
-            None => self.identity.function_arn(name),
+        self.resolve_with(name, qualifier, false)
+    }
+
+    /// Like [`Catalog::resolve`], but an alias with a weighted second version picks one by
+    /// weight, as each invocation does.
+    pub fn resolve_for_invoke(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> ApiResult<Arc<FunctionRecord>> {
+        self.resolve_with(name, qualifier, true)
+    }
+
+    fn resolve_with(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+        route: bool,
+    ) -> ApiResult<Arc<FunctionRecord>> {
+        let not_found = || {
+            ApiError::function_not_found(&match qualifier {
+                Some(q) => self.identity.qualified_arn(name, q),
+                None => self.identity.function_arn(name),
+            })
         };
-        match (self.get(name), qualifier) {
-            (Some(f), None | Some("$LATEST")) => Ok(f),
-            _ => Err(ApiError::function_not_found(&arn)),
+        let latest = self
+            .get(name)
+            .ok_or_else(|| ApiError::function_not_found(&self.identity.function_arn(name)))?;
+        let version = match qualifier {
+            None | Some("$LATEST") => return Ok(latest),
+            Some(q) if q.bytes().all(|b| b.is_ascii_digit()) => q.to_string(),
+            Some(alias) => {
+                let a = self.alias(name, alias).ok_or_else(not_found)?;
+                match &a.additional_version {
+                    Some((v, weight)) if route && random_unit() < *weight => v.clone(),
+                    _ => a.function_version.clone(),
+                }
+            }
+        };
+        if version == "$LATEST" {
+            return Ok(latest);
         }
+        let n: u64 = version.parse().map_err(|_| not_found())?;
+        self.versions
+            .get(name)
+            .and_then(|v| v.get(&n).cloned())
+            .ok_or_else(not_found)
+    }
+
+    pub fn alias(&self, function: &str, alias: &str) -> Option<Arc<AliasRecord>> {
+        self.aliases
+            .get(function)
+            .and_then(|a| a.get(alias).cloned())
+    }
+
+    /// Published versions of a function, in order.
+    pub fn versions(&self, name: &str) -> Vec<Arc<FunctionRecord>> {
+        self.versions
+            .get(name)
+            .map(|v| v.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Aliases of a function, by name.
+    pub fn aliases(&self, name: &str) -> Vec<Arc<AliasRecord>> {
+        self.aliases
+            .get(name)
+            .map(|a| a.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn list(&self) -> Vec<Arc<FunctionRecord>> {
@@ -227,8 +313,13 @@ impl Catalog {
             last_modified: now(),
             tags,
             generation: 1,
+            last_published: 0,
         };
-        self.persist(rec)
+        let rec = self.persist(rec)?;
+        if input.publish.unwrap_or(false) {
+            return self.publish_locked(&rec, None, None, None);
+        }
+        Ok(rec)
     }
 
     fn check_revision(current: &FunctionRecord, wanted: Option<&str>) -> ApiResult<()> {
@@ -248,6 +339,7 @@ impl Catalog {
         code: &CodeInput,
         revision: Option<&str>,
         dry_run: bool,
+        publish: bool,
     ) -> ApiResult<Arc<FunctionRecord>> {
         let zip = match zip_b64 {
             Some(z) => z,
@@ -270,6 +362,9 @@ impl Catalog {
         rec.generation += 1;
         let rec = self.persist(rec)?;
         self.collect_garbage(&old_sha);
+        if publish {
+            return self.publish_locked(&rec, None, None, None);
+        }
         Ok(rec)
     }
 
@@ -294,18 +389,268 @@ impl Catalog {
         self.persist(rec)
     }
 
-    /// DeleteFunction (every version).
+    /// DeleteFunction: the whole function, or one published version.
     pub async fn delete(&self, name: &str, qualifier: Option<&str>) -> ApiResult<()> {
         let _w = self.write.lock().await;
-        if qualifier.is_some_and(|q| q == "$LATEST") {
-            return Err(ApiError::invalid(
+        match qualifier {
+            None => {
+                let current = self.resolve(name, None)?;
+                let shas: Vec<String> = std::iter::once(current.code.sha256_hex.clone())
+                    .chain(
+                        self.versions(name)
+                            .iter()
+                            .map(|v| v.code.sha256_hex.clone()),
+                    )
+                    .collect();
+                self.store.delete_function(name)?;
+                self.latest.remove(name);
+                self.versions.remove(name);
+                self.aliases.remove(name);
+                for sha in shas {
+                    self.collect_garbage(&sha);
+                }
+                Ok(())
+            }
+            Some("$LATEST") => Err(ApiError::invalid(
                 "$LATEST version cannot be deleted without deleting the function.",
+            )),
+            Some(q) if q.bytes().all(|b| b.is_ascii_digit()) => {
+                let version = self.resolve(name, Some(q))?;
+                let users: Vec<String> = self
+                    .aliases(name)
+                    .iter()
+                    .filter(|a| {
+                        a.function_version == q
+                            || a.additional_version.as_ref().is_some_and(|(v, _)| v == q)
+                    })
+                    .map(|a| a.name.clone())
+                    .collect();
+                if !users.is_empty() {
+                    return Err(ApiError::conflict(format!(
+                        "Unable to delete version because the following aliases reference it: [{}]",
+                        users.join(", ")
+                    )));
+                }
+                self.store.delete_version(name, q)?;
+                if let (Some(mut v), Ok(n)) = (self.versions.get_mut(name), q.parse::<u64>()) {
+                    v.remove(&n);
+                }
+                self.collect_garbage(&version.code.sha256_hex);
+                Ok(())
+            }
+            Some(alias) => {
+                self.resolve(name, Some(alias))?;
+                Err(ApiError::invalid(format!(
+                    "Deletion of aliases is not supported through DeleteFunction: use DeleteAlias for {}",
+                    self.identity.qualified_arn(name, alias)
+                )))
+            }
+        }
+    }
+
+    /// PublishVersion.
+    pub async fn publish(
+        &self,
+        name: &str,
+        code_sha256: Option<&str>,
+        description: Option<String>,
+        revision: Option<&str>,
+    ) -> ApiResult<Arc<FunctionRecord>> {
+        let _w = self.write.lock().await;
+        let latest = self.resolve(name, None)?;
+        self.publish_locked(&latest, code_sha256, description, revision)
+    }
+
+    fn publish_locked(
+        &self,
+        latest: &FunctionRecord,
+        code_sha256: Option<&str>,
+        description: Option<String>,
+        revision: Option<&str>,
+    ) -> ApiResult<Arc<FunctionRecord>> {
+        Self::check_revision(latest, revision)?;
+        let current_sha = nimbus_artifact::code_sha256_b64(&latest.code.sha256_hex);
+        if let Some(want) = code_sha256.filter(|s| !s.is_empty()) {
+            if want != current_sha {
+                return Err(ApiError::precondition(format!(
+                    "CodeSHA256 ({want}) is different from current CodeSHA256 in $LATEST ({current_sha}). Please try again with the current CodeSHA256."
+                )));
+            }
+        }
+        // Nothing changed since the newest version: Lambda returns that version.
+        if let Some(last) = self.versions(&latest.name).last() {
+            let mut same = last.config.clone();
+            same.description = latest.config.description.clone();
+            if last.code == latest.code && same == latest.config {
+                return Ok(last.clone());
+            }
+        }
+        let n = latest.last_published + 1;
+        let mut version = latest.clone();
+        version.version = n.to_string();
+        version.revision_id = new_revision();
+        version.last_modified = now();
+        if let Some(d) = description {
+            version.config.description = d;
+        }
+        self.store.put_function(&version)?;
+        let mut head = latest.clone();
+        head.last_published = n;
+        self.store.put_function(&head)?;
+        self.latest.insert(head.name.clone(), Arc::new(head));
+        let version = Arc::new(version);
+        self.versions
+            .entry(version.name.clone())
+            .or_default()
+            .insert(n, version.clone());
+        Ok(version)
+    }
+
+    /// `$LATEST` or an existing published version, else Lambda's not-found error.
+    fn check_version_exists(&self, name: &str, version: &str) -> ApiResult<()> {
+        let published = version.bytes().all(|b| b.is_ascii_digit()) && !version.is_empty();
+        if version == "$LATEST" || (published && self.resolve(name, Some(version)).is_ok()) {
+            Ok(())
+        } else {
+            Err(ApiError::function_not_found(
+                &self.identity.qualified_arn(name, version),
+            ))
+        }
+    }
+
+    fn check_routing(
+        &self,
+        name: &str,
+        primary: &str,
+        routing: &Option<(String, f64)>,
+    ) -> ApiResult<()> {
+        let Some((extra, weight)) = routing else {
+            return Ok(());
+        };
+        if !(0.0..=1.0).contains(weight) {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{{{extra}={weight}}}' at 'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map value must satisfy constraint: [Member must have value less than or equal to 1.0, Member must have value greater than or equal to 0.0]"
+            )));
+        }
+        if primary == "$LATEST" {
+            return Err(ApiError::invalid(
+                "$LATEST is not supported for an alias pointing to more than 1 version",
             ));
         }
-        let current = self.resolve(name, qualifier)?;
-        self.store.delete_function(name)?;
-        self.latest.remove(name);
-        self.collect_garbage(&current.code.sha256_hex);
+        if extra == primary {
+            return Err(ApiError::invalid(format!(
+                "Invalid function version {extra}. Function version {extra} is already included in routing configuration."
+            )));
+        }
+        if extra.is_empty() || !extra.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ApiError::invalid(format!(
+                "Invalid function version {extra}: only published versions can take part in weighted routing"
+            )));
+        }
+        self.check_version_exists(name, extra)
+    }
+
+    /// CreateAlias.
+    pub async fn create_alias(
+        &self,
+        function: &str,
+        name: &str,
+        function_version: &str,
+        description: Option<String>,
+        routing: Option<(String, f64)>,
+    ) -> ApiResult<Arc<AliasRecord>> {
+        if !nimbus_model::function::is_valid_alias_name(name) {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{name}' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: (?!^[0-9]+$)([a-zA-Z0-9-_]+)"
+            )));
+        }
+        let _w = self.write.lock().await;
+        self.resolve(function, None)?;
+        self.check_version_exists(function, function_version)?;
+        self.check_routing(function, function_version, &routing)?;
+        if self.alias(function, name).is_some() {
+            return Err(ApiError::conflict(format!(
+                "Alias already exists: {}",
+                self.identity.qualified_arn(function, name)
+            )));
+        }
+        let alias = AliasRecord {
+            function: function.to_string(),
+            name: name.to_string(),
+            function_version: function_version.to_string(),
+            description: description.unwrap_or_default(),
+            additional_version: routing,
+            revision_id: new_revision(),
+        };
+        self.store.put_alias(&alias)?;
+        let alias = Arc::new(alias);
+        self.aliases
+            .entry(function.to_string())
+            .or_default()
+            .insert(name.to_string(), alias.clone());
+        Ok(alias)
+    }
+
+    fn alias_not_found(&self, function: &str, name: &str) -> ApiError {
+        ApiError::not_found(format!(
+            "Alias not found: {}",
+            self.identity.qualified_arn(function, name)
+        ))
+    }
+
+    /// UpdateAlias.
+    pub async fn update_alias(
+        &self,
+        function: &str,
+        name: &str,
+        function_version: Option<&str>,
+        description: Option<String>,
+        routing: Routing,
+        revision: Option<&str>,
+    ) -> ApiResult<Arc<AliasRecord>> {
+        let _w = self.write.lock().await;
+        self.resolve(function, None)?;
+        let current = self
+            .alias(function, name)
+            .ok_or_else(|| self.alias_not_found(function, name))?;
+        if revision.is_some_and(|r| r != current.revision_id) {
+            return Err(ApiError::precondition(
+                "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
+            ));
+        }
+        let mut alias = (*current).clone();
+        if let Some(v) = function_version {
+            self.check_version_exists(function, v)?;
+            alias.function_version = v.to_string();
+        }
+        if let Some(d) = description {
+            alias.description = d;
+        }
+        if let Some(r) = routing {
+            alias.additional_version = r;
+        }
+        self.check_routing(function, &alias.function_version, &alias.additional_version)?;
+        alias.revision_id = new_revision();
+        self.store.put_alias(&alias)?;
+        let alias = Arc::new(alias);
+        self.aliases
+            .entry(function.to_string())
+            .or_default()
+            .insert(name.to_string(), alias.clone());
+        Ok(alias)
+    }
+
+    /// DeleteAlias.
+    pub async fn delete_alias(&self, function: &str, name: &str) -> ApiResult<()> {
+        let _w = self.write.lock().await;
+        self.resolve(function, None)?;
+        if self.alias(function, name).is_none() {
+            return Err(self.alias_not_found(function, name));
+        }
+        self.store.delete_alias(function, name)?;
+        if let Some(mut a) = self.aliases.get_mut(function) {
+            a.remove(name);
+        }
         Ok(())
     }
 
@@ -335,10 +680,21 @@ impl Catalog {
 
     /// Drops a package no function references any more.
     fn collect_garbage(&self, sha: &str) {
-        if !self.latest.iter().any(|r| r.code.sha256_hex == sha) {
+        let used = self.latest.iter().any(|r| r.code.sha256_hex == sha)
+            || self
+                .versions
+                .iter()
+                .any(|v| v.values().any(|r| r.code.sha256_hex == sha));
+        if !used {
             self.blobs.remove(sha);
         }
     }
+}
+
+/// A uniformly distributed number in [0, 1) for weighted alias routing.
+fn random_unit() -> f64 {
+    let bits = uuid::Uuid::new_v4().as_u128() >> 75; // 53 random bits
+    bits as f64 / (1u64 << 53) as f64
 }
 
 fn apply_config(c: &mut FunctionConfig, input: &ConfigInput) -> ApiResult<()> {

@@ -146,10 +146,11 @@ pub(crate) async fn update_code(
             &code,
             input.revision_id.as_deref(),
             dry_run,
+            input.publish.unwrap_or(false),
         )
         .await?;
     if !dry_run {
-        state.invoker.retire(&name);
+        state.invoker.retire_version(&name, "$LATEST");
         tracing::info!(function = %name, "code updated");
     }
     Ok(Json(config_json(&state, &f)))
@@ -164,7 +165,7 @@ pub(crate) async fn update_configuration(
     let input: ConfigInput = parse_json(&body)?;
     let name = unqualified(&state, &name, 140)?;
     let f = state.catalog.update_config(&name, &input).await?;
-    state.invoker.retire(&name);
+    state.invoker.retire_version(&name, "$LATEST");
     tracing::info!(function = %name, "configuration updated");
     Ok(Json(config_json(&state, &f)))
 }
@@ -180,7 +181,10 @@ pub(crate) async fn delete(
         .catalog
         .delete(&r.name, r.qualifier.as_deref())
         .await?;
-    state.invoker.retire(&r.name);
+    match r.qualifier.as_deref() {
+        Some(version) => state.invoker.retire_version(&r.name, version),
+        None => state.invoker.retire(&r.name),
+    }
     tracing::info!(function = %r.name, "function deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -102,7 +102,9 @@ pub(crate) async fn invoke(
     })?;
     check_json(&payload)?;
     let client_context = decode_client_context(header(&headers, "x-amz-client-context"))?;
-    let function = state.catalog.resolve(&r.name, r.qualifier.as_deref())?;
+    let function = state
+        .catalog
+        .resolve_for_invoke(&r.name, r.qualifier.as_deref())?;
     let invoked_arn = match &r.qualifier {
         Some(q) => state.catalog.identity().qualified_arn(&r.name, q),
         None => state.catalog.identity().function_arn(&r.name),

@@ -9,6 +9,7 @@ mod functions;
 mod invoke;
 mod logs_api;
 mod query;
+mod versions;
 pub mod wire;
 
 use std::sync::Arc;
@@ -60,6 +61,20 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/2015-03-31/functions/{name}/invocations",
             post(invoke::invoke),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/versions",
+            post(versions::publish).get(versions::list_versions),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/aliases",
+            post(versions::create_alias).get(versions::list_aliases),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/aliases/{alias}",
+            get(versions::get_alias)
+                .put(versions::update_alias)
+                .delete(versions::delete_alias),
         )
         .route(
             "/2014-11-13/functions/{name}/invoke-async",

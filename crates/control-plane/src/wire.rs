@@ -191,3 +191,42 @@ fn runtime_version_id(runtime: &str) -> String {
     }
     out
 }
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PublishVersionInput {
+    pub code_sha256: Option<String>,
+    pub description: Option<String>,
+    pub revision_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RoutingInput {
+    pub additional_version_weights: Option<BTreeMap<String, f64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AliasInput {
+    pub name: Option<String>,
+    pub function_version: Option<String>,
+    pub description: Option<String>,
+    pub routing_config: Option<RoutingInput>,
+    pub revision_id: Option<String>,
+}
+
+/// `AliasConfiguration` as Lambda returns it.
+pub fn alias_configuration(a: &nimbus_model::AliasRecord, id: &Identity) -> Value {
+    let mut v = json!({
+        "AliasArn": id.qualified_arn(&a.function, &a.name),
+        "Name": a.name,
+        "FunctionVersion": a.function_version,
+        "Description": a.description,
+        "RevisionId": a.revision_id,
+    });
+    if let Some((version, weight)) = &a.additional_version {
+        v["RoutingConfig"] = json!({ "AdditionalVersionWeights": { version.as_str(): weight } });
+    }
+    v
+}

@@ -177,6 +177,19 @@ impl Invoker {
         self.pools.retain(|k, _| k.name != name);
     }
 
+    /// Stops the idle environments of one version (after it changed or was deleted).
+    pub fn retire_version(&self, name: &str, version: &str) {
+        let key = PoolKey {
+            name: name.to_string(),
+            version: version.to_string(),
+        };
+        if let Some((_, pool)) = self.pools.remove(&key) {
+            for env in pool.lock().drain(..) {
+                env.kill();
+            }
+        }
+    }
+
     /// Stops environments idle for longer than `idle_for`; returns how many.
     pub fn reap_idle(&self, idle_for: Duration) -> usize {
         let mut reaped = 0;

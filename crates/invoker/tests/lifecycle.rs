@@ -61,6 +61,7 @@ fn record(runtime: &str, generation: u64) -> FunctionRecord {
         last_modified: "2026-01-01T00:00:00.000+0000".into(),
         tags: BTreeMap::new(),
         generation,
+        last_published: 0,
     }
 }
 

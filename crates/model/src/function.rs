@@ -65,6 +65,31 @@ pub struct FunctionRecord {
     /// Bumped on every change of code or configuration; environments of an older
     /// generation are retired.
     pub generation: u64,
+    /// On `$LATEST`: the highest version number ever published (numbers are never reused).
+    #[serde(default)]
+    pub last_published: u64,
+}
+
+/// An alias: a movable name for a version, optionally splitting traffic with a second one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AliasRecord {
+    pub function: String,
+    pub name: String,
+    pub function_version: String,
+    pub description: String,
+    /// `AdditionalVersionWeights`: at most one version and its share (0.0–1.0).
+    pub additional_version: Option<(String, f64)>,
+    pub revision_id: String,
+}
+
+/// Alias names: 1–128 of `[a-zA-Z0-9-_]`, not purely numeric (that would be a version).
+pub fn is_valid_alias_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && !name.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Keys customers may not set (lambda-interfaces.md §4.1).

@@ -7,5 +7,5 @@ pub mod limits;
 pub mod names;
 pub mod time_fmt;
 
-pub use function::{CodeInfo, FunctionConfig, FunctionRecord, LoggingConfig};
+pub use function::{AliasRecord, CodeInfo, FunctionConfig, FunctionRecord, LoggingConfig};
 pub use names::{FunctionRef, Identity, NameError};

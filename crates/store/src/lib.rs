@@ -1,4 +1,4 @@
-//! Durable state. [`Store`] holds functions (one row per function version); [`LogStore`]
+//! Durable state. [`Store`] holds functions (one row per function version) and aliases; [`LogStore`]
 //! holds function logs as CloudWatch-style groups, streams and events. The embedded backend
 //! is [`SqliteStore`]: one SQLite database in WAL mode with versioned migrations.
 
@@ -6,7 +6,7 @@ mod sqlite;
 
 pub use sqlite::SqliteStore;
 
-use nimbus_model::FunctionRecord;
+use nimbus_model::{AliasRecord, FunctionRecord};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -30,8 +30,15 @@ pub trait Store: Send + Sync + 'static {
     fn load_functions(&self) -> Result<Vec<FunctionRecord>>;
     /// Inserts or replaces one function version.
     fn put_function(&self, record: &FunctionRecord) -> Result<()>;
-    /// Deletes a function with all its versions.
+    /// Deletes a function with all its versions and aliases.
     fn delete_function(&self, name: &str) -> Result<()>;
+    /// Deletes one published version.
+    fn delete_version(&self, name: &str, version: &str) -> Result<()>;
+    /// Every alias.
+    fn load_aliases(&self) -> Result<Vec<AliasRecord>>;
+    /// Inserts or replaces an alias.
+    fn put_alias(&self, alias: &AliasRecord) -> Result<()>;
+    fn delete_alias(&self, function: &str, name: &str) -> Result<()>;
 }
 
 /// One log event as stored.

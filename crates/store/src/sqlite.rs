@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use nimbus_model::time_fmt::now_millis;
-use nimbus_model::FunctionRecord;
+use nimbus_model::{AliasRecord, FunctionRecord};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use crate::{
@@ -49,6 +49,13 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX log_events_grp ON log_events (grp, id);
      CREATE INDEX log_events_stream ON log_events (grp, stream, id);",
+    // v2: aliases
+    "CREATE TABLE aliases (
+        function TEXT NOT NULL,
+        name TEXT NOT NULL,
+        record TEXT NOT NULL,
+        PRIMARY KEY (function, name)
+     );",
 ];
 
 #[derive(Debug)]
@@ -142,8 +149,63 @@ impl Store for SqliteStore {
     }
 
     fn delete_function(&self, name: &str) -> Result<()> {
-        self.conn()
-            .execute("DELETE FROM functions WHERE name = ?1", params![name])?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM functions WHERE name = ?1", params![name])?;
+        tx.execute("DELETE FROM aliases WHERE function = ?1", params![name])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn delete_version(&self, name: &str, version: &str) -> Result<()> {
+        self.conn().execute(
+            "DELETE FROM functions WHERE name = ?1 AND version = ?2",
+            params![name, version],
+        )?;
+        Ok(())
+    }
+
+    fn load_aliases(&self) -> Result<Vec<AliasRecord>> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT function, name, record FROM aliases ORDER BY function, name")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (function, name, json) = row?;
+            let rec = serde_json::from_str(&json).map_err(|source| StoreError::Corrupt {
+                what: format!("{function} alias {name}"),
+                source,
+            })?;
+            out.push(rec);
+        }
+        Ok(out)
+    }
+
+    fn put_alias(&self, alias: &AliasRecord) -> Result<()> {
+        let json = serde_json::to_string(alias).map_err(|source| StoreError::Corrupt {
+            what: alias.name.clone(),
+            source,
+        })?;
+        self.conn().execute(
+            "INSERT INTO aliases (function, name, record) VALUES (?1, ?2, ?3)
+             ON CONFLICT (function, name) DO UPDATE SET record = excluded.record",
+            params![alias.function, alias.name, json],
+        )?;
+        Ok(())
+    }
+
+    fn delete_alias(&self, function: &str, name: &str) -> Result<()> {
+        self.conn().execute(
+            "DELETE FROM aliases WHERE function = ?1 AND name = ?2",
+            params![function, name],
+        )?;
         Ok(())
     }
 }

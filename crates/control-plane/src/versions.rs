@@ -1,0 +1,241 @@
+//! Versions and aliases: PublishVersion, ListVersionsByFunction, Create/Get/Update/Delete/
+//! ListAliases.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use nimbus_model::FunctionRef;
+use serde_json::{json, Value};
+
+use crate::query::Query;
+use crate::wire::{self, AliasInput, PublishVersionInput, RoutingInput};
+use crate::{parse_json, read_body, ApiError, ApiResult, AppState};
+
+const REQUEST_MAX: usize = 1024 * 1024;
+
+/// The unqualified function name of a path that must not carry a qualifier.
+fn function_name(state: &AppState, raw: &str) -> ApiResult<String> {
+    let r = FunctionRef::parse(raw, state.catalog.identity(), 140)?;
+    if r.qualifier.is_some() {
+        return Err(ApiError::invalid(
+            "This operation does not accept a qualified function name",
+        ));
+    }
+    Ok(r.name)
+}
+
+fn page_size(q: &Query, max: usize) -> ApiResult<usize> {
+    match q.get("MaxItems") {
+        None => Ok(max),
+        Some(m) => match m.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n.min(max)),
+            _ => Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{m}' at 'maxItems' failed to satisfy constraint: Member must have value greater than or equal to 1"
+            ))),
+        },
+    }
+}
+
+/// One page of `items` after the item whose key is the `Marker`.
+fn paginate(
+    items: Vec<(String, Value)>,
+    q: &Query,
+    max: usize,
+) -> ApiResult<(Vec<Value>, Option<String>)> {
+    let size = page_size(q, max)?;
+    let start = match q.get("Marker").filter(|m| !m.is_empty()) {
+        Some(m) => items
+            .iter()
+            .position(|(k, _)| k == m)
+            .map(|i| i + 1)
+            .unwrap_or(items.len()),
+        None => 0,
+    };
+    let rest = &items[start.min(items.len())..];
+    let next = (rest.len() > size).then(|| rest[size - 1].0.clone());
+    Ok((
+        rest.iter().take(size).map(|(_, v)| v.clone()).collect(),
+        next,
+    ))
+}
+
+fn routing(input: Option<RoutingInput>) -> ApiResult<Option<Option<(String, f64)>>> {
+    let Some(r) = input else { return Ok(None) };
+    let weights = r.additional_version_weights.unwrap_or_default();
+    if weights.len() > 1 {
+        return Err(ApiError::invalid(
+            "Number of entries in AdditionalVersionWeights cannot be greater than 1",
+        ));
+    }
+    Ok(Some(weights.into_iter().next()))
+}
+
+pub(crate) async fn publish(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: Body,
+) -> ApiResult<Response> {
+    let body = read_body(body, REQUEST_MAX, "PublishVersion").await?;
+    let input: PublishVersionInput = parse_json(&body)?;
+    let name = function_name(&state, &name)?;
+    let v = state
+        .catalog
+        .publish(
+            &name,
+            input.code_sha256.as_deref(),
+            input.description,
+            input.revision_id.as_deref(),
+        )
+        .await?;
+    tracing::info!(function = %name, version = %v.version, "version published");
+    Ok((
+        StatusCode::CREATED,
+        Json(wire::function_configuration(&v, state.catalog.identity())),
+    )
+        .into_response())
+}
+
+pub(crate) async fn list_versions(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let q = Query::parse(q.as_deref());
+    let name = function_name(&state, &name)?;
+    let id = state.catalog.identity();
+    let latest = state.catalog.resolve(&name, None)?;
+    let mut head = wire::function_configuration(&latest, id);
+    head["FunctionArn"] = id.qualified_arn(&name, "$LATEST").into();
+    let mut items = vec![("$LATEST".to_string(), head)];
+    items.extend(
+        state
+            .catalog
+            .versions(&name)
+            .iter()
+            .map(|v| (v.version.clone(), wire::function_configuration(v, id))),
+    );
+    let (page, next) = paginate(items, &q, 50)?;
+    let mut out = json!({ "Versions": page });
+    if let Some(n) = next {
+        out["NextMarker"] = n.into();
+    }
+    Ok(Json(out))
+}
+
+pub(crate) async fn create_alias(
+    State(state): State<Arc<AppState>>,
+    Path(function): Path<String>,
+    body: Body,
+) -> ApiResult<Response> {
+    let body = read_body(body, REQUEST_MAX, "CreateAlias").await?;
+    let input: AliasInput = parse_json(&body)?;
+    let function = function_name(&state, &function)?;
+    let name = input
+        .name
+        .clone()
+        .ok_or_else(|| ApiError::validation("1 validation error detected: Value null at 'name' failed to satisfy constraint: Member must not be null"))?;
+    let version = input.function_version.clone().ok_or_else(|| {
+        ApiError::validation("1 validation error detected: Value null at 'functionVersion' failed to satisfy constraint: Member must not be null")
+    })?;
+    let routing = routing(input.routing_config)?.flatten();
+    let a = state
+        .catalog
+        .create_alias(&function, &name, &version, input.description, routing)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(wire::alias_configuration(&a, state.catalog.identity())),
+    )
+        .into_response())
+}
+
+pub(crate) async fn get_alias(
+    State(state): State<Arc<AppState>>,
+    Path((function, name)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let function = function_name(&state, &function)?;
+    state.catalog.resolve(&function, None)?;
+    let a = state.catalog.alias(&function, &name).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "Alias not found: {}",
+            state.catalog.identity().qualified_arn(&function, &name)
+        ))
+    })?;
+    Ok(Json(wire::alias_configuration(
+        &a,
+        state.catalog.identity(),
+    )))
+}
+
+pub(crate) async fn update_alias(
+    State(state): State<Arc<AppState>>,
+    Path((function, name)): Path<(String, String)>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let body = read_body(body, REQUEST_MAX, "UpdateAlias").await?;
+    let input: AliasInput = parse_json(&body)?;
+    let function = function_name(&state, &function)?;
+    let routing = routing(input.routing_config)?;
+    let a = state
+        .catalog
+        .update_alias(
+            &function,
+            &name,
+            input.function_version.as_deref(),
+            input.description,
+            routing,
+            input.revision_id.as_deref(),
+        )
+        .await?;
+    Ok(Json(wire::alias_configuration(
+        &a,
+        state.catalog.identity(),
+    )))
+}
+
+pub(crate) async fn delete_alias(
+    State(state): State<Arc<AppState>>,
+    Path((function, name)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let function = function_name(&state, &function)?;
+    state.catalog.delete_alias(&function, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn list_aliases(
+    State(state): State<Arc<AppState>>,
+    Path(function): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let q = Query::parse(q.as_deref());
+    let function = function_name(&state, &function)?;
+    state.catalog.resolve(&function, None)?;
+    let filter = q.get("FunctionVersion").filter(|v| !v.is_empty());
+    let items: Vec<(String, Value)> = state
+        .catalog
+        .aliases(&function)
+        .iter()
+        .filter(|a| {
+            filter.is_none_or(|v| {
+                a.function_version == v
+                    || a.additional_version.as_ref().is_some_and(|(x, _)| x == v)
+            })
+        })
+        .map(|a| {
+            (
+                a.name.clone(),
+                wire::alias_configuration(a, state.catalog.identity()),
+            )
+        })
+        .collect();
+    let (page, next) = paginate(items, &q, 10_000)?;
+    let mut out = json!({ "Aliases": page });
+    if let Some(n) = next {
+        out["NextMarker"] = n.into();
+    }
+    Ok(Json(out))
+}
