@@ -216,8 +216,8 @@ impl FunctionConfig {
         let mut reserved = Vec::new();
         for (k, v) in &self.environment {
             total += k.len() + v.len();
-            // The model's pattern asks for two characters, but Lambda accepts one.
-            let valid_key = !k.is_empty()
+            // The model's pattern, `[a-zA-Z]([a-zA-Z0-9_])+`: two characters at least.
+            let valid_key = k.len() >= 2
                 && k.as_bytes()[0].is_ascii_alphabetic()
                 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
             if !valid_key {
