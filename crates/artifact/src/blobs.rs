@@ -26,6 +26,13 @@ pub trait Blobs: Send + Sync + 'static {
     fn read_zip(&self, sha256_hex: &str) -> Result<Vec<u8>, ArtifactError>;
     /// Drops a package nobody references any more.
     fn remove(&self, sha256_hex: &str);
+    /// Builds (once) the merged `/opt` of stored layer packages, later layers overwriting
+    /// earlier ones, and returns its content key.
+    fn merge_layers(&self, layer_shas: &[String]) -> Result<String, ArtifactError>;
+    /// Where a merged layer tree lives.
+    fn opt_dir(&self, key: &str) -> PathBuf;
+    /// Drops a merged layer tree nobody references any more.
+    fn remove_opt(&self, key: &str);
 }
 
 /// Blobs in a local directory.
@@ -37,7 +44,7 @@ pub struct FsBlobs {
 
 impl FsBlobs {
     pub fn open(root: &Path) -> Result<Self, ArtifactError> {
-        for sub in ["blobs", "trees", "tmp"] {
+        for sub in ["blobs", "trees", "tmp", "opt"] {
             let p = root.join(sub);
             fs::create_dir_all(&p).map_err(|e| ArtifactError::io(&p, e))?;
         }
@@ -106,6 +113,41 @@ impl Blobs for FsBlobs {
         fs::read(&p).map_err(|e| ArtifactError::io(&p, e))
     }
 
+    fn merge_layers(&self, layer_shas: &[String]) -> Result<String, ArtifactError> {
+        let key = sha256_hex(layer_shas.join(",").as_bytes());
+        let dest = self.opt_dir(&key);
+        if dest.is_dir() {
+            return Ok(key);
+        }
+        let scratch = self.scratch();
+        let merged = scratch.join("opt");
+        fs::create_dir_all(&merged).map_err(|e| ArtifactError::io(&merged, e))?;
+        let result = layer_shas
+            .iter()
+            .try_for_each(|sha| {
+                overlay(&self.tree(sha), &merged).map_err(|e| ArtifactError::io(self.tree(sha), e))
+            })
+            .and_then(|()| match fs::rename(&merged, &dest) {
+                Ok(()) => Ok(()),
+                Err(_) if dest.is_dir() => Ok(()), // built concurrently
+                Err(e) => Err(ArtifactError::io(&dest, e)),
+            });
+        remove_tree(&scratch);
+        result.map(|()| key)
+    }
+
+    fn opt_dir(&self, key: &str) -> PathBuf {
+        self.root.join("opt").join(key)
+    }
+
+    fn remove_opt(&self, key: &str) {
+        let dir = self.opt_dir(key);
+        let aside = self.scratch();
+        if fs::rename(&dir, &aside).is_ok() {
+            remove_tree(&aside);
+        }
+    }
+
     fn remove(&self, sha256_hex: &str) {
         let _ = fs::remove_file(self.zip_path(sha256_hex));
         let tree = self.tree(sha256_hex);
@@ -117,6 +159,39 @@ impl Blobs for FsBlobs {
             }
         }
     }
+}
+
+/// Copies `from` into `to`, hard-linking files (the trees are immutable) and replacing
+/// whatever an earlier layer put at the same path.
+fn overlay(from: &Path, to: &Path) -> std::io::Result<()> {
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let src = entry.path();
+        let dst = to.join(entry.file_name());
+        let kind = entry.file_type()?;
+        let existing = fs::symlink_metadata(&dst).ok();
+        if kind.is_dir() {
+            if existing.as_ref().is_some_and(|m| !m.is_dir()) {
+                fs::remove_file(&dst)?;
+            }
+            if !dst.exists() {
+                fs::create_dir(&dst)?;
+            }
+            overlay(&src, &dst)?;
+            continue;
+        }
+        match existing {
+            Some(m) if m.is_dir() => remove_tree(&dst),
+            Some(_) => fs::remove_file(&dst)?,
+            None => {}
+        }
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(&src)?, &dst)?;
+        } else if fs::hard_link(&src, &dst).is_err() {
+            fs::copy(&src, &dst)?;
+        }
+    }
+    Ok(())
 }
 
 /// Removes a tree whose files were made read-only.
@@ -179,8 +254,33 @@ mod tests {
         assert_eq!(b.unzipped_size, 9);
         assert_eq!(fs::read(a.tree.join("app.py")).unwrap(), b"print(1)\n");
         assert_eq!(blobs.read_zip(&a.sha256_hex).unwrap(), zip);
+        // Layers merge in order, later ones winning.
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        w.start_file("app.py", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        w.write_all(b"print(2)\n").unwrap();
+        w.start_file("python/extra.py", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        w.write_all(b"x = 1\n").unwrap();
+        let second = blobs.put_zip(&w.finish().unwrap().into_inner()).unwrap();
+        let key = blobs
+            .merge_layers(&[a.sha256_hex.clone(), second.sha256_hex.clone()])
+            .unwrap();
+        let opt = blobs.opt_dir(&key);
+        assert_eq!(fs::read(opt.join("app.py")).unwrap(), b"print(2)\n");
+        assert_eq!(fs::read(opt.join("python/extra.py")).unwrap(), b"x = 1\n");
+        assert_eq!(
+            blobs
+                .merge_layers(&[a.sha256_hex.clone(), second.sha256_hex])
+                .unwrap(),
+            key
+        );
+        // The merged tree keeps its content when the layer's own package goes.
         blobs.remove(&a.sha256_hex);
         assert!(!a.tree.exists());
+        assert!(opt.join("app.py").exists());
+        blobs.remove_opt(&key);
+        assert!(!opt.exists());
         assert!(blobs.put_zip(b"garbage").is_err());
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }

@@ -3,18 +3,19 @@
 //! writes are serialised by one async mutex; reads are lock-free.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use base64::Engine;
 use dashmap::DashMap;
 use nimbus_artifact::Blobs;
+use nimbus_invoker::CodePaths;
 use nimbus_model::time_fmt::lambda_timestamp;
 use nimbus_model::{
-    limits, AliasRecord, CodeInfo, FunctionConfig, FunctionRecord, Identity, LoggingConfig,
+    limits, AliasRecord, CodeInfo, FunctionConfig, FunctionRecord, Identity, LayerVersionRecord,
+    LoggingConfig,
 };
 use nimbus_runtimes::Runtimes;
-use nimbus_store::Store;
+use nimbus_store::{LayerStore, Store};
 
 use crate::error::{ApiError, ApiResult};
 use crate::wire::{CodeInput, ConfigInput, CreateFunctionInput, PASSTHROUGH_MEMBERS};
@@ -29,8 +30,16 @@ pub struct Catalog {
     versions: DashMap<String, BTreeMap<u64, Arc<FunctionRecord>>>,
     /// Aliases per function, by name.
     aliases: DashMap<String, BTreeMap<String, Arc<AliasRecord>>>,
+    layer_store: Arc<dyn LayerStore>,
+    /// Live layer versions per layer, by number.
+    layers: DashMap<String, BTreeMap<u64, Arc<LayerVersionRecord>>>,
+    /// The highest version ever published per layer (numbers are never reused).
+    layer_last: DashMap<String, u64>,
     write: tokio::sync::Mutex<()>,
 }
+
+mod layers;
+pub use layers::NewLayerVersion;
 
 /// Routing input for CreateAlias/UpdateAlias: `None` leaves it, `Some(None)` clears it.
 pub type Routing = Option<Option<(String, f64)>>;
@@ -54,7 +63,18 @@ impl Catalog {
         store: Arc<dyn Store>,
         blobs: Arc<dyn Blobs>,
         runtimes: Arc<Runtimes>,
+        layer_store: Arc<dyn LayerStore>,
     ) -> ApiResult<Self> {
+        let stored = layer_store.load_layers()?;
+        let layer_last: DashMap<String, u64> = stored.last_versions.into_iter().collect();
+        let live = stored.versions;
+        let layers: DashMap<String, BTreeMap<u64, Arc<LayerVersionRecord>>> = DashMap::new();
+        for l in live {
+            layers
+                .entry(l.name.clone())
+                .or_default()
+                .insert(l.version, Arc::new(l));
+        }
         let latest = DashMap::new();
         let versions: DashMap<String, BTreeMap<u64, Arc<FunctionRecord>>> = DashMap::new();
         for rec in store.load_functions()? {
@@ -82,6 +102,9 @@ impl Catalog {
             latest,
             versions,
             aliases,
+            layer_store,
+            layers,
+            layer_last,
             write: tokio::sync::Mutex::new(()),
         })
     }
@@ -179,8 +202,12 @@ impl Catalog {
     }
 
     /// Where a function's code is unpacked.
-    pub fn code_dir(&self, f: &FunctionRecord) -> PathBuf {
-        self.blobs.tree(&f.code.sha256_hex)
+    /// Where a function version's code and merged layers are.
+    pub fn code_paths(&self, f: &FunctionRecord) -> CodePaths {
+        CodePaths {
+            task: self.blobs.tree(&f.code.sha256_hex),
+            opt: f.opt_key.as_deref().map(|k| self.blobs.opt_dir(k)),
+        }
     }
 
     pub fn read_zip(&self, sha256_hex: &str) -> ApiResult<Vec<u8>> {
@@ -314,7 +341,10 @@ impl Catalog {
             tags,
             generation: 1,
             last_published: 0,
+            attached_layers: vec![],
+            opt_key: None,
         };
+        let rec = self.attach_layers(rec).await?;
         let rec = self.persist(rec)?;
         if input.publish.unwrap_or(false) {
             return self.publish_locked(&rec, None, None, None);
@@ -360,6 +390,7 @@ impl Catalog {
         rec.revision_id = new_revision();
         rec.last_modified = now();
         rec.generation += 1;
+        let rec = self.attach_layers(rec).await?;
         let rec = self.persist(rec)?;
         self.collect_garbage(&old_sha);
         if publish {
@@ -386,7 +417,15 @@ impl Catalog {
         rec.revision_id = new_revision();
         rec.last_modified = now();
         rec.generation += 1;
-        self.persist(rec)
+        let old_opt = current.opt_key.clone();
+        if input.layers.is_some() {
+            rec = self.attach_layers(rec).await?;
+        }
+        let rec = self.persist(rec)?;
+        if let Some(key) = old_opt.filter(|k| rec.opt_key.as_ref() != Some(k)) {
+            self.collect_opt(&key);
+        }
+        Ok(rec)
     }
 
     /// DeleteFunction: the whole function, or one published version.
@@ -402,12 +441,19 @@ impl Catalog {
                             .map(|v| v.code.sha256_hex.clone()),
                     )
                     .collect();
+                let opts: Vec<String> = std::iter::once(current.opt_key.clone())
+                    .chain(self.versions(name).iter().map(|v| v.opt_key.clone()))
+                    .flatten()
+                    .collect();
                 self.store.delete_function(name)?;
                 self.latest.remove(name);
                 self.versions.remove(name);
                 self.aliases.remove(name);
                 for sha in shas {
                     self.collect_garbage(&sha);
+                }
+                for key in opts {
+                    self.collect_opt(&key);
                 }
                 Ok(())
             }
@@ -436,6 +482,9 @@ impl Catalog {
                     v.remove(&n);
                 }
                 self.collect_garbage(&version.code.sha256_hex);
+                if let Some(key) = &version.opt_key {
+                    self.collect_opt(key);
+                }
                 Ok(())
             }
             Some(alias) => {
@@ -684,7 +733,11 @@ impl Catalog {
             || self
                 .versions
                 .iter()
-                .any(|v| v.values().any(|r| r.code.sha256_hex == sha));
+                .any(|v| v.values().any(|r| r.code.sha256_hex == sha))
+            || self
+                .layers
+                .iter()
+                .any(|l| l.values().any(|r| r.code.sha256_hex == sha));
         if !used {
             self.blobs.remove(sha);
         }
@@ -745,11 +798,6 @@ fn apply_config(c: &mut FunctionConfig, input: &ConfigInput) -> ApiResult<()> {
         c.tracing_mode = t;
     }
     if let Some(layers) = &input.layers {
-        if !layers.is_empty() {
-            return Err(ApiError::invalid(
-                "Layers are not supported by this Nimbus version yet",
-            ));
-        }
         c.layers = layers.clone();
     }
     for (k, v) in &input.rest {

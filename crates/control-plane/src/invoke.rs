@@ -123,7 +123,7 @@ pub(crate) async fn invoke(
         want_tail: log_type == "Tail" && invocation_type == "RequestResponse",
     };
     let rid = HeaderValue::from_str(&request_id).map_err(|e| ApiError::service(e.to_string()))?;
-    let code_dir = state.catalog.code_dir(&function);
+    let paths = state.catalog.code_paths(&function);
 
     match invocation_type {
         "DryRun" => Ok((StatusCode::NO_CONTENT, [("x-amzn-RequestId", rid)]).into_response()),
@@ -131,12 +131,12 @@ pub(crate) async fn invoke(
             // Not yet durable: the queue with retries arrives with the async issue.
             let invoker = state.invoker.clone();
             tokio::spawn(async move {
-                let _ = invoker.invoke(function, code_dir, req).await;
+                let _ = invoker.invoke(function, paths, req).await;
             });
             Ok((StatusCode::ACCEPTED, [("x-amzn-RequestId", rid)]).into_response())
         }
         _ => {
-            let out = state.invoker.invoke(function, code_dir, req).await;
+            let out = state.invoker.invoke(function, paths, req).await;
             let mut resp = Response::new(Body::from(out.body));
             let h = resp.headers_mut();
             h.insert("x-amzn-RequestId", rid);
@@ -186,10 +186,10 @@ pub(crate) async fn invoke_async(
         client_context: None,
         want_tail: false,
     };
-    let code_dir = state.catalog.code_dir(&function);
+    let paths = state.catalog.code_paths(&function);
     let invoker = state.invoker.clone();
     tokio::spawn(async move {
-        let _ = invoker.invoke(function, code_dir, req).await;
+        let _ = invoker.invoke(function, paths, req).await;
     });
     Ok((
         StatusCode::ACCEPTED,

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod error;
 mod functions;
 mod invoke;
+mod layers;
 mod logs_api;
 mod query;
 mod versions;
@@ -93,6 +94,23 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(functions::list_tags)
                 .post(functions::tag)
                 .delete(functions::untag),
+        )
+        .route("/2018-10-31/layers", get(layers::list_or_find))
+        .route(
+            "/2018-10-31/layers/{layer}/versions",
+            post(layers::publish).get(layers::list_versions),
+        )
+        .route(
+            "/2018-10-31/layers/{layer}/versions/{version}",
+            get(layers::get_version).delete(layers::delete_version),
+        )
+        .route(
+            "/2018-10-31/layers/{layer}/versions/{version}/policy",
+            post(layers::add_permission).get(layers::get_policy),
+        )
+        .route(
+            "/2018-10-31/layers/{layer}/versions/{version}/policy/{sid}",
+            axum::routing::delete(layers::remove_permission),
         )
         .route("/", post(logs_api::dispatch))
         .fallback(unknown_operation)

@@ -152,11 +152,11 @@ pub fn function_configuration(f: &FunctionRecord, id: &Identity) -> Value {
     if !c.environment.is_empty() {
         o.insert("Environment".into(), json!({ "Variables": c.environment }));
     }
-    if !c.layers.is_empty() {
-        let layers: Vec<Value> = c
-            .layers
+    if !f.attached_layers.is_empty() {
+        let layers: Vec<Value> = f
+            .attached_layers
             .iter()
-            .map(|arn| json!({ "Arn": arn, "CodeSize": 0 }))
+            .map(|l| json!({ "Arn": l.arn, "CodeSize": l.code.size }))
             .collect();
         o.insert("Layers".into(), layers.into());
     }
@@ -227,6 +227,87 @@ pub fn alias_configuration(a: &nimbus_model::AliasRecord, id: &Identity) -> Valu
     });
     if let Some((version, weight)) = &a.additional_version {
         v["RoutingConfig"] = json!({ "AdditionalVersionWeights": { version.as_str(): weight } });
+    }
+    v
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PublishLayerInput {
+    pub content: Option<CodeInput>,
+    pub description: Option<String>,
+    pub compatible_runtimes: Option<Vec<String>>,
+    pub compatible_architectures: Option<Vec<String>>,
+    pub license_info: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LayerPermissionInput {
+    pub statement_id: Option<String>,
+    pub action: Option<String>,
+    pub principal: Option<String>,
+    pub organization_id: Option<String>,
+    pub revision_id: Option<String>,
+}
+
+/// The members shared by a layer version and ListLayers' `LatestMatchingVersion`.
+fn layer_common(l: &nimbus_model::LayerVersionRecord, layer_arn: &str) -> Value {
+    let mut v = json!({
+        "LayerVersionArn": format!("{layer_arn}:{}", l.version),
+        "Version": l.version,
+        "Description": l.description,
+        "CreatedDate": l.created_date,
+    });
+    if !l.compatible_runtimes.is_empty() {
+        v["CompatibleRuntimes"] = json!(l.compatible_runtimes);
+    }
+    if !l.compatible_architectures.is_empty() {
+        v["CompatibleArchitectures"] = json!(l.compatible_architectures);
+    }
+    if let Some(li) = &l.license_info {
+        v["LicenseInfo"] = li.clone().into();
+    }
+    v
+}
+
+/// PublishLayerVersion / GetLayerVersion output.
+pub fn layer_version(
+    l: &nimbus_model::LayerVersionRecord,
+    layer_arn: &str,
+    location: String,
+) -> Value {
+    let mut v = layer_common(l, layer_arn);
+    v["LayerArn"] = layer_arn.into();
+    v["Content"] = json!({
+        "Location": location,
+        "CodeSha256": code_sha256_b64(&l.code.sha256_hex),
+        "CodeSize": l.code.size,
+    });
+    v
+}
+
+/// A ListLayerVersions item / ListLayers' `LatestMatchingVersion`.
+pub fn layer_version_item(l: &nimbus_model::LayerVersionRecord, layer_arn: &str) -> Value {
+    layer_common(l, layer_arn)
+}
+
+/// One statement of a layer policy, as AWS renders it.
+pub fn layer_statement(s: &nimbus_model::PolicyStatement, resource: &str) -> Value {
+    let principal = if s.principal == "*" {
+        json!("*")
+    } else {
+        json!({ "AWS": if s.principal.len() == 12 { format!("arn:aws:iam::{}:root", s.principal) } else { s.principal.clone() } })
+    };
+    let mut v = json!({
+        "Sid": s.sid,
+        "Effect": "Allow",
+        "Principal": principal,
+        "Action": s.action,
+        "Resource": resource,
+    });
+    if let Some(org) = &s.organization_id {
+        v["Condition"] = json!({ "StringEquals": { "aws:PrincipalOrgID": org } });
     }
     v
 }

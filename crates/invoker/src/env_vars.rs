@@ -23,6 +23,7 @@ const OVERRIDABLE: &[&str] = &[
 ];
 
 pub(crate) fn build(
+    opt: Option<&Path>,
     platform: &Platform,
     f: &FunctionRecord,
     code_dir: &Path,
@@ -31,6 +32,7 @@ pub(crate) fn build(
     runtime_env: &[(String, String)],
 ) -> Vec<(String, String)> {
     let task = code_dir.display().to_string();
+    let opt_dir = opt.map_or_else(|| "/opt".to_string(), |o| o.display().to_string());
     let c = &f.config;
     let mut env: Vec<(String, String)> = vec![
         ("LANG".into(), "en_US.UTF-8".into()),
@@ -54,6 +56,10 @@ pub(crate) fn build(
         ("AWS_ENDPOINT_URL".into(), platform.endpoint_url.clone()),
     ];
     env.extend(runtime_env.iter().cloned());
+    if opt.is_some() {
+        // Layers are not at /opt in process isolation: tell the function where they are.
+        env.push(("NIMBUS_OPT_DIR".into(), opt_dir.clone()));
+    }
     if c.logging.log_format == "JSON" {
         env.push(("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()));
         // Lambda's default ApplicationLogLevel with JSON logs is INFO.

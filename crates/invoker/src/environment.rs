@@ -2,7 +2,6 @@
 //! state machine of one invocation on it (wait for the runtime to take the event, then for
 //! its answer, a crash, or the deadline).
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -15,7 +14,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::logs::{spawn_env_log, LogCmd};
 use crate::report;
-use crate::{InvokeRequest, InvokeResponse, Platform};
+use crate::{CodePaths, InvokeRequest, InvokeResponse, Platform};
 
 /// How an invocation ended, for the caller and for the REPORT line.
 pub(crate) struct RunResult {
@@ -49,8 +48,9 @@ impl Environment {
         platform: &Platform,
         sandbox: &dyn Sandbox,
         function: &FunctionRecord,
-        code_dir: &Path,
+        paths: &CodePaths,
     ) -> Result<Environment, LaunchFailure> {
+        let code_dir = paths.task.as_path();
         let env_id = uuid::Uuid::new_v4().simple().to_string();
         let today = time::OffsetDateTime::now_utc().date();
         let stream = format!(
@@ -86,12 +86,13 @@ impl Environment {
         }
         let command = platform
             .runtimes
-            .command(&function.config.runtime, code_dir)
+            .command(&function.config.runtime, code_dir, paths.opt.as_deref())
             .map_err(|e| LaunchFailure {
                 error_type: "Runtime.InvalidRuntime",
                 message: e.to_string(),
             })?;
         let env = crate::env_vars::build(
+            paths.opt.as_deref(),
             platform,
             function,
             code_dir,

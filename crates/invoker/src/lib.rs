@@ -32,6 +32,14 @@ pub struct Platform {
     pub logs: LogSink,
 }
 
+/// Where a function version's files are: its unpacked code (`/var/task`) and its merged
+/// layers (`/opt`).
+#[derive(Debug, Clone)]
+pub struct CodePaths {
+    pub task: PathBuf,
+    pub opt: Option<PathBuf>,
+}
+
 /// One synchronous invocation.
 #[derive(Debug)]
 pub struct InvokeRequest {
@@ -127,7 +135,7 @@ impl Invoker {
     pub async fn invoke(
         &self,
         function: Arc<FunctionRecord>,
-        code_dir: PathBuf,
+        paths: CodePaths,
         req: InvokeRequest,
     ) -> InvokeResponse {
         let pool = self.pool(&function);
@@ -138,7 +146,7 @@ impl Invoker {
                     &self.platform,
                     self.sandbox.as_ref(),
                     &function,
-                    &code_dir,
+                    &paths,
                 )
                 .await
                 {

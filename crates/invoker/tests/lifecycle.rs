@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use nimbus_invoker::{InvokeRequest, Invoker, LogSink, Platform};
+use nimbus_invoker::{CodePaths, InvokeRequest, Invoker, LogSink, Platform};
 use nimbus_model::{CodeInfo, FunctionConfig, FunctionRecord, Identity, LoggingConfig};
 use nimbus_runtimes::{RuntimeOptions, Runtimes};
 use nimbus_sandbox::ProcessSandbox;
@@ -62,6 +62,8 @@ fn record(runtime: &str, generation: u64) -> FunctionRecord {
         tags: BTreeMap::new(),
         generation,
         last_published: 0,
+        attached_layers: vec![],
+        opt_key: None,
     }
 }
 
@@ -117,7 +119,11 @@ async fn cold_warm_timeout_crash_and_retirement() {
     let f = Arc::new(record(runtime, 1));
     let run = |payload: &'static str, tail: bool, f: Arc<FunctionRecord>| {
         let code: &Path = &code;
-        invoker.invoke(f, code.to_path_buf(), request(payload, tail))
+        let paths = CodePaths {
+            task: code.to_path_buf(),
+            opt: None,
+        };
+        invoker.invoke(f, paths, request(payload, tail))
     };
 
     // Cold, then warm in the same environment: init runs once, globals persist.

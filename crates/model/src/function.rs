@@ -68,6 +68,12 @@ pub struct FunctionRecord {
     /// On `$LATEST`: the highest version number ever published (numbers are never reused).
     #[serde(default)]
     pub last_published: u64,
+    /// The layers of `config.layers`, in order, as they were when attached.
+    #[serde(default)]
+    pub attached_layers: Vec<AttachedLayer>,
+    /// The merged layer tree (`/opt`) this version runs with, by its content key.
+    #[serde(default)]
+    pub opt_key: Option<String>,
 }
 
 /// An alias: a movable name for a version, optionally splitting traffic with a second one.
@@ -341,4 +347,37 @@ mod tests {
         assert!(!is_valid_role("arn:aws:iam::1234:role/x"));
         assert!(!is_valid_role("arn:aws:iam::123456789012:user/x"));
     }
+}
+
+/// One statement of a layer version's resource policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyStatement {
+    pub sid: String,
+    pub action: String,
+    pub principal: String,
+    pub organization_id: Option<String>,
+}
+
+/// A published layer version: content-addressed code plus its metadata and policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerVersionRecord {
+    pub name: String,
+    pub version: u64,
+    pub description: String,
+    /// Lambda-formatted `CreatedDate`.
+    pub created_date: String,
+    pub compatible_runtimes: Vec<String>,
+    pub compatible_architectures: Vec<String>,
+    pub license_info: Option<String>,
+    pub code: CodeInfo,
+    pub policy: Vec<PolicyStatement>,
+    pub policy_revision: String,
+}
+
+/// A layer version as a function holds it: enough to keep running on its content even
+/// after the layer version is deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachedLayer {
+    pub arn: String,
+    pub code: CodeInfo,
 }

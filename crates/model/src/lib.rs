@@ -7,5 +7,8 @@ pub mod limits;
 pub mod names;
 pub mod time_fmt;
 
-pub use function::{AliasRecord, CodeInfo, FunctionConfig, FunctionRecord, LoggingConfig};
+pub use function::{
+    AliasRecord, AttachedLayer, CodeInfo, FunctionConfig, FunctionRecord, LayerVersionRecord,
+    LoggingConfig, PolicyStatement,
+};
 pub use names::{FunctionRef, Identity, NameError};

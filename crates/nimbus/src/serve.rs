@@ -132,8 +132,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         logs,
     };
     let invoker = Arc::new(Invoker::new(platform, sandbox.clone()));
-    let catalog = Catalog::load(identity.clone(), store.clone(), blobs, runtimes.clone())
-        .map_err(|e| anyhow::anyhow!("loading functions: {}", e.message))?;
+    let catalog = Catalog::load(
+        identity.clone(),
+        store.clone(),
+        blobs,
+        runtimes.clone(),
+        store.clone(),
+    )
+    .map_err(|e| anyhow::anyhow!("loading functions: {}", e.message))?;
     let function_count = catalog.list().len();
     let state = Arc::new(AppState {
         catalog,

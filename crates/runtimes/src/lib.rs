@@ -171,8 +171,14 @@ impl Runtimes {
         }
     }
 
-    /// The command that starts an environment of `runtime` for code in `code_dir`.
-    pub fn command(&self, runtime: &str, code_dir: &Path) -> Result<RuntimeCommand, RuntimeError> {
+    /// The command that starts an environment of `runtime` for code in `code_dir`, with the
+    /// function's merged layers (Lambda's `/opt`) in `opt`.
+    pub fn command(
+        &self,
+        runtime: &str,
+        code_dir: &Path,
+        opt: Option<&Path>,
+    ) -> Result<RuntimeCommand, RuntimeError> {
         let exec_env = |env: &mut Vec<(String, String)>| {
             env.push(("AWS_EXECUTION_ENV".into(), format!("AWS_Lambda_{runtime}")))
         };
@@ -183,6 +189,14 @@ impl Runtimes {
                 let runtime_dir = self.dir.join("python");
                 // Lambda's layout: layers' /opt/python dirs, then the runtime's own packages.
                 let mut path = Vec::new();
+                if let Some(opt) = opt {
+                    path.push(
+                        opt.join(format!("python/lib/python3.{minor}/site-packages"))
+                            .display()
+                            .to_string(),
+                    );
+                    path.push(opt.join("python").display().to_string());
+                }
                 if self.sdk.is_ready() {
                     path.push(self.sdk.dir().display().to_string());
                 }
@@ -206,21 +220,23 @@ impl Runtimes {
                     env,
                 })
             }
-            Some(Family::Node { .. }) => {
+            Some(Family::Node { major }) => {
                 let node = self.node.clone().ok_or_else(|| RuntimeError::Unavailable {
                     runtime: runtime.into(),
                     reason: "no node executable was found on this host".into(),
                 })?;
                 let runtime_dir = self.dir.join("node");
+                let mut node_path = Vec::new();
+                if let Some(opt) = opt {
+                    node_path.push(opt.join(format!("nodejs/node{major}/node_modules")));
+                    node_path.push(opt.join("nodejs/node_modules"));
+                }
+                node_path.push(runtime_dir.join("node_modules"));
+                node_path.push(code_dir.to_path_buf());
+                let node_path: Vec<String> =
+                    node_path.iter().map(|p| p.display().to_string()).collect();
                 let mut env = vec![
-                    (
-                        "NODE_PATH".into(),
-                        format!(
-                            "{}:{}",
-                            runtime_dir.join("node_modules").display(),
-                            code_dir.display()
-                        ),
-                    ),
+                    ("NODE_PATH".into(), node_path.join(":")),
                     (
                         "LAMBDA_RUNTIME_DIR".into(),
                         runtime_dir.display().to_string(),
@@ -234,7 +250,11 @@ impl Runtimes {
                 })
             }
             Some(Family::Provided) => Ok(RuntimeCommand {
-                program: code_dir.join("bootstrap"),
+                // The code's own bootstrap, else one from a layer.
+                program: match opt {
+                    Some(opt) if !code_dir.join("bootstrap").exists() => opt.join("bootstrap"),
+                    _ => code_dir.join("bootstrap"),
+                },
                 args: vec![],
                 env: vec![(
                     "LAMBDA_RUNTIME_DIR".into(),
@@ -288,12 +308,20 @@ mod tests {
             r.check("python2.7"),
             Err(RuntimeError::Unknown(_))
         ));
-        let cmd = r.command("python3.11", Path::new("/code")).unwrap();
+        let cmd = r
+            .command("python3.11", Path::new("/code"), Some(Path::new("/layers")))
+            .unwrap();
+        let pythonpath = &cmd.env.iter().find(|(k, _)| k == "PYTHONPATH").unwrap().1;
+        assert!(
+            pythonpath.starts_with("/layers/python/lib/python3.11/site-packages:/layers/python")
+        );
         assert_eq!(cmd.program, PathBuf::from("/usr/bin/python3.11"));
         assert!(cmd
             .env
             .contains(&("AWS_EXECUTION_ENV".into(), "AWS_Lambda_python3.11".into())));
-        let provided = r.command("provided.al2023", Path::new("/code")).unwrap();
+        let provided = r
+            .command("provided.al2023", Path::new("/code"), None)
+            .unwrap();
         assert_eq!(provided.program, PathBuf::from("/code/bootstrap"));
         assert!(!provided.env.iter().any(|(k, _)| k == "AWS_EXECUTION_ENV"));
     }

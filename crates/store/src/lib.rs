@@ -6,7 +6,7 @@ mod sqlite;
 
 pub use sqlite::SqliteStore;
 
-use nimbus_model::{AliasRecord, FunctionRecord};
+use nimbus_model::{AliasRecord, FunctionRecord, LayerVersionRecord};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -39,6 +39,24 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts or replaces an alias.
     fn put_alias(&self, alias: &AliasRecord) -> Result<()>;
     fn delete_alias(&self, function: &str, name: &str) -> Result<()>;
+}
+
+/// What [`LayerStore::load_layers`] returns.
+#[derive(Debug, Default)]
+pub struct StoredLayers {
+    /// `(layer name, highest version ever published)`.
+    pub last_versions: Vec<(String, u64)>,
+    pub versions: Vec<LayerVersionRecord>,
+}
+
+/// Layer versions. Numbers are never reused, so the highest ever published is kept per
+/// layer even when its versions are deleted.
+pub trait LayerStore: Send + Sync + 'static {
+    /// Every layer's highest version ever, and every live layer version.
+    fn load_layers(&self) -> Result<StoredLayers>;
+    /// Inserts or replaces a layer version (and raises the layer's highest number).
+    fn put_layer_version(&self, layer: &LayerVersionRecord) -> Result<()>;
+    fn delete_layer_version(&self, name: &str, version: u64) -> Result<()>;
 }
 
 /// One log event as stored.

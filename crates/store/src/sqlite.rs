@@ -7,12 +7,12 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use nimbus_model::time_fmt::now_millis;
-use nimbus_model::{AliasRecord, FunctionRecord};
+use nimbus_model::{AliasRecord, FunctionRecord, LayerVersionRecord};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use crate::{
-    LogEvent, LogGroupInfo, LogQuery, LogStore, LogStreamInfo, Result, Store, StoreError,
-    StoredLogEvent,
+    LayerStore, LogEvent, LogGroupInfo, LogQuery, LogStore, LogStreamInfo, Result, Store,
+    StoreError, StoredLayers, StoredLogEvent,
 };
 
 /// Schema migrations, applied in order; the index + 1 is the schema version.
@@ -55,6 +55,17 @@ const MIGRATIONS: &[&str] = &[
         name TEXT NOT NULL,
         record TEXT NOT NULL,
         PRIMARY KEY (function, name)
+     );",
+    // v3: layers
+    "CREATE TABLE layers (
+        name TEXT PRIMARY KEY,
+        last_version INTEGER NOT NULL
+     );
+     CREATE TABLE layer_versions (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        record TEXT NOT NULL,
+        PRIMARY KEY (name, version)
      );",
 ];
 
@@ -205,6 +216,70 @@ impl Store for SqliteStore {
         self.conn().execute(
             "DELETE FROM aliases WHERE function = ?1 AND name = ?2",
             params![function, name],
+        )?;
+        Ok(())
+    }
+}
+
+impl LayerStore for SqliteStore {
+    fn load_layers(&self) -> Result<StoredLayers> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT name, last_version FROM layers")?;
+        let last = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+            .map(|r| r.map(|(n, v)| (n, u64::try_from(v).unwrap_or(0))))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut stmt = conn
+            .prepare("SELECT name, version, record FROM layer_versions ORDER BY name, version")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut versions = Vec::new();
+        for row in rows {
+            let (name, version, json) = row?;
+            versions.push(
+                serde_json::from_str(&json).map_err(|source| StoreError::Corrupt {
+                    what: format!("layer {name}:{version}"),
+                    source,
+                })?,
+            );
+        }
+        Ok(StoredLayers {
+            last_versions: last,
+            versions,
+        })
+    }
+
+    fn put_layer_version(&self, layer: &LayerVersionRecord) -> Result<()> {
+        let json = serde_json::to_string(layer).map_err(|source| StoreError::Corrupt {
+            what: layer.name.clone(),
+            source,
+        })?;
+        let version = i64::try_from(layer.version).unwrap_or(i64::MAX);
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO layer_versions (name, version, record) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name, version) DO UPDATE SET record = excluded.record",
+            params![layer.name, version, json],
+        )?;
+        tx.execute(
+            "INSERT INTO layers (name, last_version) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET last_version = MAX(last_version, excluded.last_version)",
+            params![layer.name, version],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn delete_layer_version(&self, name: &str, version: u64) -> Result<()> {
+        self.conn().execute(
+            "DELETE FROM layer_versions WHERE name = ?1 AND version = ?2",
+            params![name, i64::try_from(version).unwrap_or(i64::MAX)],
         )?;
         Ok(())
     }
