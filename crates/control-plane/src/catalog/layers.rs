@@ -28,6 +28,23 @@ pub fn is_valid_layer_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// Whether `id` has the shape of one of Lambda's runtime identifiers (its enum grows every
+/// year, so the shape is checked rather than a frozen list).
+fn is_lambda_runtime_id(id: &str) -> bool {
+    let tail_ok =
+        |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.');
+    ["nodejs", "python", "java", "dotnetcore", "dotnet", "ruby"]
+        .iter()
+        .any(|p| {
+            id.strip_prefix(p)
+                .is_some_and(|t| t.as_bytes()[0].is_ascii_digit() && tail_ok(t))
+        })
+        || matches!(
+            id,
+            "provided" | "provided.al2" | "provided.al2023" | "go1.x" | "nodejs"
+        )
+}
+
 impl Catalog {
     pub fn layer_arn(&self, name: &str) -> String {
         format!(
@@ -53,9 +70,8 @@ impl Catalog {
 
     /// `(name, version)` of a layer version ARN of this account and region.
     pub fn parse_layer_version_arn(&self, arn: &str) -> Option<(String, u64)> {
-        let prefix = format!("{}:", self.layer_arn(""));
-        let prefix = prefix.trim_end_matches(':');
-        let rest = arn.strip_prefix(prefix)?;
+        let prefix = self.layer_arn("");
+        let rest = arn.strip_prefix(prefix.as_str())?;
         let (name, version) = rest.rsplit_once(':')?;
         let version = version.parse().ok()?;
         is_valid_layer_name(name).then(|| (name.to_string(), version))
@@ -104,6 +120,15 @@ impl Catalog {
         name: &str,
         input: NewLayerVersion,
     ) -> ApiResult<Arc<LayerVersionRecord>> {
+        if let Some(bad) = input
+            .compatible_runtimes
+            .iter()
+            .find(|r| !is_lambda_runtime_id(r))
+        {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '[{bad}]' at 'compatibleRuntimes' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [nodejs*, python3.*, java*, dotnet*, ruby*, provided, provided.al2, provided.al2023, go1.x]]"
+            )));
+        }
         if input.compatible_runtimes.len() > 15 {
             return Err(ApiError::validation(
                 "1 validation error detected: Value at 'compatibleRuntimes' failed to satisfy constraint: Member must have length less than or equal to 15",
@@ -244,11 +269,6 @@ impl Catalog {
             let (name, version) = self
                 .parse_layer_version_arn(arn)
                 .ok_or_else(|| ApiError::invalid(format!("Layer version {arn} does not exist.")))?;
-            if seen.insert(name.clone(), version).is_some() {
-                return Err(ApiError::invalid(format!(
-                    "Two different versions of the same layer are not allowed: {name}"
-                )));
-            }
             // A layer deleted since it was attached keeps working for this function.
             let code = match self.layer_version(&name, version) {
                 Some(l) => l.code.clone(),
@@ -261,6 +281,11 @@ impl Catalog {
                         ApiError::invalid(format!("Layer version {arn} does not exist."))
                     })?,
             };
+            if seen.insert(name.clone(), version).is_some() {
+                return Err(ApiError::invalid(format!(
+                    "Two different versions of the same layer are not allowed: {name}"
+                )));
+            }
             attached.push(AttachedLayer {
                 arn: arn.clone(),
                 code,
