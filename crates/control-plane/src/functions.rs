@@ -268,3 +268,24 @@ pub(crate) async fn download_code(
         .map_err(|_| ApiError::not_found("No such code package"))?;
     Ok(([("content-type", "application/zip")], zip).into_response())
 }
+
+/// Nimbus' own per-version counters (invocations, errors), used by `nimbus release`.
+pub(crate) async fn stats(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let name = unqualified(&state, &name, 140)?;
+    state.catalog.resolve(&name, None)?;
+    let versions: serde_json::Map<String, Value> = state
+        .invoker
+        .stats(&name)
+        .into_iter()
+        .map(|(v, s)| {
+            (
+                v,
+                json!({ "Invocations": s.invocations, "Errors": s.errors, "DurationMicros": s.duration_us }),
+            )
+        })
+        .collect();
+    Ok(Json(json!({ "FunctionName": name, "Versions": versions })))
+}

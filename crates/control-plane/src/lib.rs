@@ -42,6 +42,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
         )
         .route("/_nimbus/code/{file}", get(functions::download_code))
+        .route("/_nimbus/functions/{name}/stats", get(functions::stats))
         .route(
             "/2015-03-31/functions",
             post(functions::create).get(functions::list),

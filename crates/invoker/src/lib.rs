@@ -10,6 +10,7 @@ mod logs;
 pub mod report;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -73,6 +74,24 @@ struct PoolKey {
     version: String,
 }
 
+/// Counters of one function version since the server started.
+#[derive(Debug, Default)]
+struct Counters {
+    invocations: AtomicU64,
+    errors: AtomicU64,
+    duration_us: AtomicU64,
+}
+
+/// A snapshot of one function version's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VersionStats {
+    pub invocations: u64,
+    /// Invocations that ended in a function error (`X-Amz-Function-Error`).
+    pub errors: u64,
+    /// Total handler time, microseconds.
+    pub duration_us: u64,
+}
+
 #[derive(Default)]
 struct Pool {
     idle: Mutex<Vec<Environment>>,
@@ -101,6 +120,7 @@ pub struct Invoker {
     platform: Platform,
     sandbox: Arc<dyn Sandbox>,
     pools: DashMap<PoolKey, Arc<Pool>>,
+    counters: DashMap<PoolKey, Arc<Counters>>,
 }
 
 impl std::fmt::Debug for Invoker {
@@ -117,6 +137,7 @@ impl Invoker {
             platform,
             sandbox,
             pools: DashMap::new(),
+            counters: DashMap::new(),
         }
     }
 
@@ -164,6 +185,7 @@ impl Invoker {
                 None => env.kill(),
             }
         };
+        self.count(&function, &result.response);
         if result.reusable && env.is_alive() {
             env.last_used = std::time::Instant::now();
             let mut idle = pool.lock();
@@ -172,6 +194,45 @@ impl Invoker {
             env.kill();
         }
         result.response
+    }
+
+    fn count(&self, f: &FunctionRecord, r: &InvokeResponse) {
+        let key = PoolKey {
+            name: f.name.clone(),
+            version: f.version.clone(),
+        };
+        let c = match self.counters.get(&key) {
+            Some(c) => c.clone(),
+            None => self.counters.entry(key).or_default().clone(),
+        };
+        c.invocations.fetch_add(1, Ordering::Relaxed);
+        if r.function_error {
+            c.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        c.duration_us
+            .fetch_add((r.duration_ms * 1000.0) as u64, Ordering::Relaxed);
+    }
+
+    /// Counters per version of a function, since the server started.
+    pub fn stats(&self, name: &str) -> Vec<(String, VersionStats)> {
+        let mut out: Vec<(String, VersionStats)> = self
+            .counters
+            .iter()
+            .filter(|c| c.key().name == name)
+            .map(|c| {
+                let v = c.value();
+                (
+                    c.key().version.clone(),
+                    VersionStats {
+                        invocations: v.invocations.load(Ordering::Relaxed),
+                        errors: v.errors.load(Ordering::Relaxed),
+                        duration_us: v.duration_us.load(Ordering::Relaxed),
+                    },
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 
     /// Stops the idle environments of a function (after an update or delete); busy ones

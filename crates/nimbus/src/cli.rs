@@ -77,31 +77,31 @@ pub struct LogsArgs {
     endpoint: Endpoint,
 }
 
-struct Client {
+pub(crate) struct Client {
     base: String,
     agent: ureq::Agent,
 }
 
-struct Reply {
+pub(crate) struct Reply {
     status: u16,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
 }
 
 impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
-    fn json(&self) -> anyhow::Result<Value> {
+    pub(crate) fn json(&self) -> anyhow::Result<Value> {
         serde_json::from_slice(&self.body).context("the server's answer is not JSON")
     }
 
     /// Fails with the AWS error type and message unless the status is 2xx.
-    fn ok(self) -> anyhow::Result<Reply> {
+    pub(crate) fn ok(self) -> anyhow::Result<Reply> {
         if (200..300).contains(&self.status) {
             return Ok(self);
         }
@@ -121,7 +121,7 @@ impl Reply {
 }
 
 impl Client {
-    fn new(e: &Endpoint) -> Self {
+    pub(crate) fn new(e: &Endpoint) -> Self {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(None)
@@ -161,15 +161,15 @@ impl Client {
         })
     }
 
-    fn get(&self, path: &str) -> anyhow::Result<Reply> {
+    pub(crate) fn get(&self, path: &str) -> anyhow::Result<Reply> {
         self.finish(self.agent.get(format!("{}{path}", self.base)).call())
     }
 
-    fn delete(&self, path: &str) -> anyhow::Result<Reply> {
+    pub(crate) fn delete(&self, path: &str) -> anyhow::Result<Reply> {
         self.finish(self.agent.delete(format!("{}{path}", self.base)).call())
     }
 
-    fn send(
+    pub(crate) fn send(
         &self,
         method: &str,
         path: &str,
@@ -243,7 +243,7 @@ impl Read for Progress {
     }
 }
 
-fn encode(name: &str) -> String {
+pub(crate) fn encode(name: &str) -> String {
     name.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -459,7 +459,7 @@ pub fn rm(a: RmArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn parse_since(s: &str) -> anyhow::Result<Duration> {
+pub(crate) fn parse_duration(s: &str) -> anyhow::Result<Duration> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u64 = num
         .parse()
@@ -477,7 +477,7 @@ fn parse_since(s: &str) -> anyhow::Result<Duration> {
 pub fn logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
     let c = Client::new(&a.endpoint);
     let group = format!("/aws/lambda/{}", a.name);
-    let since = parse_since(&a.since)?;
+    let since = parse_duration(&a.since)?;
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis() as i64;

@@ -2,6 +2,7 @@
 //! command line for people, speaking the same HTTP API as the AWS CLI.
 
 mod cli;
+mod release;
 mod serve;
 
 use std::path::PathBuf;
@@ -33,6 +34,8 @@ enum Command {
     Rm(cli::RmArgs),
     /// Print a function's logs.
     Logs(cli::LogsArgs),
+    /// Canary-release a new version behind an alias, rolling back on errors.
+    Release(release::ReleaseArgs),
 }
 
 fn default_data_dir() -> PathBuf {
@@ -54,6 +57,7 @@ fn main() -> std::process::ExitCode {
         Command::Ls(a) => cli::ls(a),
         Command::Rm(a) => cli::rm(a),
         Command::Logs(a) => cli::logs(a),
+        Command::Release(a) => release::release(a),
     };
     match result {
         Ok(code) => code,
