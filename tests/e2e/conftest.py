@@ -412,8 +412,17 @@ class Server:
     "same" deployment.
     """
 
-    def __init__(self, binary: Path, data_dir: Path, log_dir: Path, name: str = "nimbus", port: int | None = None):
+    def __init__(
+        self,
+        binary: Path,
+        data_dir: Path,
+        log_dir: Path,
+        name: str = "nimbus",
+        port: int | None = None,
+        extra_args: list[str] | None = None,
+    ):
         self.binary = binary
+        self.extra_args = list(extra_args or [])
         self.data_dir = data_dir
         self.log_dir = log_dir
         self.name = name
@@ -454,7 +463,7 @@ class Server:
         self.starts += 1
         env = dict(os.environ)
         env.setdefault("RUST_BACKTRACE", "1")
-        cmd = [str(self.binary), "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir)]
+        cmd = [str(self.binary), "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir), *self.extra_args]
         with open(self.stderr_path, "ab") as err, open(self.stdout_path, "ab") as out:
             banner = f"\n===== start #{self.starts}: {' '.join(cmd)} =====\n".encode()
             err.write(banner)
@@ -553,10 +562,10 @@ class ServerFactory:
         self.base_dir = base_dir
         self.servers: list[Server] = []
 
-    def new(self, name: str | None = None, start: bool = True) -> Server:
+    def new(self, name: str | None = None, start: bool = True, extra_args: list[str] | None = None) -> Server:
         name = name or f"nimbus-{len(self.servers) + 1}"
         root = self.base_dir / f"{name}-{uuid.uuid4().hex[:6]}"
-        srv = Server(self.binary, root / "data", root, name=name)
+        srv = Server(self.binary, root / "data", root, name=name, extra_args=extra_args)
         self.servers.append(srv)
         if start:
             srv.start()

@@ -343,6 +343,7 @@ impl Catalog {
             last_published: 0,
             attached_layers: vec![],
             opt_key: None,
+            reserved_concurrency: None,
         };
         let rec = self.attach_layers(rec).await?;
         let rec = self.persist(rec)?;
@@ -426,6 +427,18 @@ impl Catalog {
             self.collect_opt(&key);
         }
         Ok(rec)
+    }
+
+    /// Put/DeleteFunctionConcurrency: stores the function's reservation.
+    pub async fn set_reserved_concurrency(
+        &self,
+        name: &str,
+        reserved: Option<u32>,
+    ) -> ApiResult<()> {
+        let _w = self.write.lock().await;
+        let mut rec = (*self.resolve(name, None)?).clone();
+        rec.reserved_concurrency = reserved;
+        self.persist(rec).map(|_| ())
     }
 
     /// DeleteFunction: the whole function, or one published version.

@@ -72,6 +72,18 @@ impl ApiError {
         )
     }
 
+    /// 429 with Lambda's `Reason` (`ConcurrentInvocationLimitExceeded`, …).
+    pub fn throttled(reason: &str) -> Self {
+        let mut extra = serde_json::Map::new();
+        extra.insert("Reason".into(), reason.into());
+        ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "TooManyRequestsException",
+            message: "Rate Exceeded.".into(),
+            extra: Some(extra),
+        }
+    }
+
     pub fn service(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

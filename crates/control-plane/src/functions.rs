@@ -71,6 +71,9 @@ pub(crate) async fn get(
     if !f.tags.is_empty() {
         out["Tags"] = json!(f.tags);
     }
+    if let Some(n) = state.invoker.concurrency().reservation(&r.name) {
+        out["Concurrency"] = json!({ "ReservedConcurrentExecutions": n });
+    }
     Ok(Json(out))
 }
 
@@ -183,7 +186,10 @@ pub(crate) async fn delete(
         .await?;
     match r.qualifier.as_deref() {
         Some(version) => state.invoker.retire_version(&r.name, version),
-        None => state.invoker.retire(&r.name),
+        None => {
+            state.invoker.retire(&r.name);
+            state.invoker.concurrency().unreserve(&r.name);
+        }
     }
     tracing::info!(function = %r.name, "function deleted");
     Ok(StatusCode::NO_CONTENT)
@@ -196,8 +202,8 @@ pub(crate) async fn account_settings(State(state): State<Arc<AppState>>) -> Json
             "TotalCodeSize": limits::ACCOUNT_TOTAL_CODE_SIZE,
             "CodeSizeUnzipped": limits::UNZIPPED_MAX_BYTES,
             "CodeSizeZipped": limits::ZIP_MAX_BYTES,
-            "ConcurrentExecutions": limits::ACCOUNT_CONCURRENCY,
-            "UnreservedConcurrentExecutions": limits::ACCOUNT_CONCURRENCY,
+            "ConcurrentExecutions": state.invoker.concurrency().limit(),
+            "UnreservedConcurrentExecutions": state.invoker.concurrency().unreserved(),
         },
         "AccountUsage": {
             "TotalCodeSize": state.catalog.total_code_size(),
@@ -288,4 +294,66 @@ pub(crate) async fn stats(
         })
         .collect();
     Ok(Json(json!({ "FunctionName": name, "Versions": versions })))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ConcurrencyInput {
+    reserved_concurrent_executions: Option<i64>,
+}
+
+/// PutFunctionConcurrency.
+pub(crate) async fn put_concurrency(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let body = read_body(body, CONFIG_REQUEST_MAX, "PutFunctionConcurrency").await?;
+    let input: ConcurrencyInput = parse_json(&body)?;
+    let name = unqualified(&state, &name, 140)?;
+    state.catalog.resolve(&name, None)?;
+    let n = input.reserved_concurrent_executions.ok_or_else(|| {
+        ApiError::validation("1 validation error detected: Value null at 'reservedConcurrentExecutions' failed to satisfy constraint: Member must not be null")
+    })?;
+    let n = u32::try_from(n).map_err(|_| {
+        ApiError::validation(format!(
+            "1 validation error detected: Value '{n}' at 'reservedConcurrentExecutions' failed to satisfy constraint: Member must have value greater than or equal to 0"
+        ))
+    })?;
+    state.invoker.concurrency().reserve(&name, n).map_err(|e| {
+        ApiError::invalid(format!(
+            "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [{}].",
+            e.min_unreserved
+        ))
+    })?;
+    state
+        .catalog
+        .set_reserved_concurrency(&name, Some(n))
+        .await?;
+    Ok(Json(json!({ "ReservedConcurrentExecutions": n })))
+}
+
+/// GetFunctionConcurrency.
+pub(crate) async fn get_concurrency(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let name = unqualified(&state, &name, 140)?;
+    state.catalog.resolve(&name, None)?;
+    Ok(Json(match state.invoker.concurrency().reservation(&name) {
+        Some(n) => json!({ "ReservedConcurrentExecutions": n }),
+        None => json!({}),
+    }))
+}
+
+/// DeleteFunctionConcurrency.
+pub(crate) async fn delete_concurrency(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    let name = unqualified(&state, &name, 140)?;
+    state.catalog.resolve(&name, None)?;
+    state.invoker.concurrency().unreserve(&name);
+    state.catalog.set_reserved_concurrency(&name, None).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

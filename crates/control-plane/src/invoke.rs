@@ -59,6 +59,36 @@ fn log_result(log: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(&log.as_bytes()[start..])
 }
 
+/// Runs an `Event` invocation in the background. Throttled events are retried for up to
+/// six hours (Lambda's default maximum event age), backing off up to a minute. Not yet
+/// durable across restarts: the durable queue arrives with the asynchronous-invocation work.
+async fn run_event(
+    invoker: Arc<nimbus_invoker::Invoker>,
+    function: Arc<nimbus_model::FunctionRecord>,
+    paths: nimbus_invoker::CodePaths,
+    req: InvokeRequest,
+) {
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(6 * 3600);
+    let mut delay = std::time::Duration::from_millis(250);
+    loop {
+        match invoker
+            .invoke(function.clone(), paths.clone(), req.clone())
+            .await
+        {
+            Ok(_) => return,
+            Err(t) if std::time::Instant::now() < give_up => {
+                tracing::debug!(function = %function.name, reason = t.reason(), "event throttled; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(60));
+            }
+            Err(t) => {
+                tracing::warn!(function = %function.name, reason = t.reason(), "event dropped after its maximum age");
+                return;
+            }
+        }
+    }
+}
+
 pub(crate) async fn invoke(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -129,14 +159,15 @@ pub(crate) async fn invoke(
         "DryRun" => Ok((StatusCode::NO_CONTENT, [("x-amzn-RequestId", rid)]).into_response()),
         "Event" => {
             // Not yet durable: the queue with retries arrives with the async issue.
-            let invoker = state.invoker.clone();
-            tokio::spawn(async move {
-                let _ = invoker.invoke(function, paths, req).await;
-            });
+            tokio::spawn(run_event(state.invoker.clone(), function, paths, req));
             Ok((StatusCode::ACCEPTED, [("x-amzn-RequestId", rid)]).into_response())
         }
         _ => {
-            let out = state.invoker.invoke(function, paths, req).await;
+            let out = state
+                .invoker
+                .invoke(function, paths, req)
+                .await
+                .map_err(|t| ApiError::throttled(t.reason()))?;
             let mut resp = Response::new(Body::from(out.body));
             let h = resp.headers_mut();
             h.insert("x-amzn-RequestId", rid);
@@ -187,10 +218,7 @@ pub(crate) async fn invoke_async(
         want_tail: false,
     };
     let paths = state.catalog.code_paths(&function);
-    let invoker = state.invoker.clone();
-    tokio::spawn(async move {
-        let _ = invoker.invoke(function, paths, req).await;
-    });
+    tokio::spawn(run_event(state.invoker.clone(), function, paths, req));
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(serde_json::json!({ "Status": 202 })),

@@ -91,6 +91,14 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(functions::account_settings),
         )
         .route(
+            "/2017-10-31/functions/{name}/concurrency",
+            axum::routing::put(functions::put_concurrency).delete(functions::delete_concurrency),
+        )
+        .route(
+            "/2019-09-30/functions/{name}/concurrency",
+            get(functions::get_concurrency),
+        )
+        .route(
             "/2017-03-31/tags/{arn}",
             get(functions::list_tags)
                 .post(functions::tag)

@@ -4,6 +4,7 @@
 //! if it is still good. Pools are per function version and hold only a short lock each;
 //! there is no global lock on this path.
 
+mod concurrency;
 mod env_vars;
 mod environment;
 mod logs;
@@ -20,6 +21,7 @@ use nimbus_model::{FunctionRecord, Identity};
 use nimbus_runtimes::Runtimes;
 use nimbus_sandbox::Sandbox;
 
+pub use concurrency::{Concurrency, ReserveError, Throttle};
 use environment::Environment;
 pub use logs::LogSink;
 
@@ -42,7 +44,7 @@ pub struct CodePaths {
 }
 
 /// One synchronous invocation.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct InvokeRequest {
     pub request_id: String,
     pub payload: Bytes,
@@ -121,6 +123,7 @@ pub struct Invoker {
     sandbox: Arc<dyn Sandbox>,
     pools: DashMap<PoolKey, Arc<Pool>>,
     counters: DashMap<PoolKey, Arc<Counters>>,
+    concurrency: Concurrency,
 }
 
 impl std::fmt::Debug for Invoker {
@@ -132,12 +135,13 @@ impl std::fmt::Debug for Invoker {
 }
 
 impl Invoker {
-    pub fn new(platform: Platform, sandbox: Arc<dyn Sandbox>) -> Self {
+    pub fn new(platform: Platform, sandbox: Arc<dyn Sandbox>, concurrency: Concurrency) -> Self {
         Invoker {
             platform,
             sandbox,
             pools: DashMap::new(),
             counters: DashMap::new(),
+            concurrency,
         }
     }
 
@@ -158,7 +162,9 @@ impl Invoker {
         function: Arc<FunctionRecord>,
         paths: CodePaths,
         req: InvokeRequest,
-    ) -> InvokeResponse {
+    ) -> Result<InvokeResponse, Throttle> {
+        // The slot is held until this invocation's environment is back in its pool.
+        let _slot = self.concurrency.acquire(&function.name)?;
         let pool = self.pool(&function);
         let (mut env, result) = loop {
             let mut env = match pool.checkout(function.generation) {
@@ -174,7 +180,11 @@ impl Invoker {
                     Ok(env) => env,
                     Err(failure) => {
                         tracing::warn!(function = %function.name, error = failure.message, "environment failed to start");
-                        return environment::launch_failed(&function, &req.request_id, failure);
+                        return Ok(environment::launch_failed(
+                            &function,
+                            &req.request_id,
+                            failure,
+                        ));
                     }
                 },
             };
@@ -193,7 +203,12 @@ impl Invoker {
         } else {
             env.kill();
         }
-        result.response
+        Ok(result.response)
+    }
+
+    /// The account's concurrency (limits, reservations, executions in flight).
+    pub fn concurrency(&self) -> &Concurrency {
+        &self.concurrency
     }
 
     fn count(&self, f: &FunctionRecord, r: &InvokeResponse) {

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use nimbus_invoker::{CodePaths, InvokeRequest, Invoker, LogSink, Platform};
+use nimbus_invoker::{CodePaths, Concurrency, InvokeRequest, Invoker, LogSink, Platform};
 use nimbus_model::{CodeInfo, FunctionConfig, FunctionRecord, Identity, LoggingConfig};
 use nimbus_runtimes::{RuntimeOptions, Runtimes};
 use nimbus_sandbox::ProcessSandbox;
@@ -64,6 +64,7 @@ fn record(runtime: &str, generation: u64) -> FunctionRecord {
         last_published: 0,
         attached_layers: vec![],
         opt_key: None,
+        reserved_concurrency: None,
     }
 }
 
@@ -115,7 +116,7 @@ async fn cold_warm_timeout_crash_and_retirement() {
         runtimes: Arc::new(runtimes),
         logs,
     };
-    let invoker = Invoker::new(platform, Arc::new(ProcessSandbox));
+    let invoker = Invoker::new(platform, Arc::new(ProcessSandbox), Concurrency::new(10, 1));
     let f = Arc::new(record(runtime, 1));
     let run = |payload: &'static str, tail: bool, f: Arc<FunctionRecord>| {
         let code: &Path = &code;
@@ -123,7 +124,8 @@ async fn cold_warm_timeout_crash_and_retirement() {
             task: code.to_path_buf(),
             opt: None,
         };
-        invoker.invoke(f, paths, request(payload, tail))
+        let fut = invoker.invoke(f, paths, request(payload, tail));
+        async move { fut.await.expect("not throttled") }
     };
 
     // Cold, then warm in the same environment: init runs once, globals persist.

@@ -74,6 +74,9 @@ pub struct FunctionRecord {
     /// The merged layer tree (`/opt`) this version runs with, by its content key.
     #[serde(default)]
     pub opt_key: Option<String>,
+    /// On `$LATEST`: the function's reserved concurrency (`PutFunctionConcurrency`).
+    #[serde(default)]
+    pub reserved_concurrency: Option<u32>,
 }
 
 /// An alias: a movable name for a version, optionally splitting traffic with a second one.

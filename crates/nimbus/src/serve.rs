@@ -13,7 +13,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use nimbus_artifact::FsBlobs;
 use nimbus_control_plane::{AppState, Catalog};
-use nimbus_invoker::{Invoker, LogSink, Platform};
+use nimbus_invoker::{Concurrency, Invoker, LogSink, Platform};
 use nimbus_model::Identity;
 use nimbus_runtimes::{RuntimeOptions, Runtimes};
 use nimbus_sandbox::{ProcessSandbox, Sandbox};
@@ -45,6 +45,12 @@ pub struct ServeArgs {
     /// Stop environments idle for this many seconds.
     #[arg(long, env = "NIMBUS_IDLE_TIMEOUT", default_value_t = 600)]
     idle_timeout: u64,
+    /// Concurrent executions allowed for the whole account.
+    #[arg(long, env = "NIMBUS_CONCURRENCY_LIMIT", default_value_t = 1000)]
+    concurrency_limit: u32,
+    /// Concurrency that can never be reserved (default: 100, or a tenth of a smaller limit).
+    #[arg(long)]
+    min_unreserved: Option<u32>,
     /// Do not install the managed boto3 for Python functions.
     #[arg(long)]
     no_python_sdk: bool,
@@ -131,7 +137,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         runtimes: runtimes.clone(),
         logs,
     };
-    let invoker = Arc::new(Invoker::new(platform, sandbox.clone()));
+    let min_unreserved = args
+        .min_unreserved
+        .unwrap_or_else(|| 100.min(args.concurrency_limit / 10));
+    let concurrency = Concurrency::new(args.concurrency_limit, min_unreserved);
+    let invoker = Arc::new(Invoker::new(platform, sandbox.clone(), concurrency));
     let catalog = Catalog::load(
         identity.clone(),
         store.clone(),
@@ -141,6 +151,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )
     .map_err(|e| anyhow::anyhow!("loading functions: {}", e.message))?;
     let function_count = catalog.list().len();
+    for f in catalog.list() {
+        if let Some(n) = f.reserved_concurrency {
+            if invoker.concurrency().reserve(&f.name, n).is_err() {
+                tracing::warn!(function = %f.name, reserved = n, "reserved concurrency no longer fits the account limit; ignored");
+            }
+        }
+    }
     let state = Arc::new(AppState {
         catalog,
         invoker: invoker.clone(),

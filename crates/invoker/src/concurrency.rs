@@ -1,0 +1,261 @@
+//! Concurrency accounting (lambda-interfaces.md §1.4, §5): an account-wide limit shared by
+//! every function, reserved concurrency that both caps and guarantees a function's share,
+//! and the unreserved pool the other functions share. Lock-free: a slot is taken with a
+//! compare-and-swap and given back when its guard drops.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+
+/// Why an invocation was refused, as Lambda's `TooManyRequestsException.Reason` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Throttle {
+    /// The account's unreserved pool is full.
+    ConcurrentInvocationLimitExceeded,
+    /// The function's reserved concurrency is used up (or is 0).
+    ReservedFunctionConcurrentInvocationLimitExceeded,
+}
+
+impl Throttle {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Throttle::ConcurrentInvocationLimitExceeded => "ConcurrentInvocationLimitExceeded",
+            Throttle::ReservedFunctionConcurrentInvocationLimitExceeded => {
+                "ReservedFunctionConcurrentInvocationLimitExceeded"
+            }
+        }
+    }
+}
+
+/// Why a reservation was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReserveError {
+    pub min_unreserved: u32,
+}
+
+#[derive(Debug, Default)]
+struct Reserved {
+    limit: u32,
+    in_flight: AtomicU32,
+}
+
+/// The account's concurrency.
+#[derive(Debug)]
+pub struct Concurrency {
+    limit: u32,
+    min_unreserved: u32,
+    unreserved_in_flight: Arc<AtomicU32>,
+    reserved: DashMap<String, Arc<Reserved>>,
+    /// Sum of the reservations, kept so the invoke path need not add them up.
+    reserved_sum: AtomicU32,
+}
+
+/// A taken slot; dropping it gives the slot back.
+#[derive(Debug)]
+pub struct Slot {
+    counter: Arc<dyn SlotCounter>,
+}
+
+trait SlotCounter: Send + Sync + std::fmt::Debug {
+    fn release(&self);
+}
+
+impl SlotCounter for AtomicU32 {
+    fn release(&self) {
+        self.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl SlotCounter for Reserved {
+    fn release(&self) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.counter.release();
+    }
+}
+
+/// Takes one slot of `counter` if fewer than `max` are taken.
+fn take(counter: &AtomicU32, max: u32) -> bool {
+    counter
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .is_ok()
+}
+
+impl Concurrency {
+    /// `limit` concurrent executions for the account, of which `min_unreserved` can never
+    /// be reserved.
+    pub fn new(limit: u32, min_unreserved: u32) -> Self {
+        Concurrency {
+            limit,
+            min_unreserved: min_unreserved.min(limit),
+            unreserved_in_flight: Arc::new(AtomicU32::new(0)),
+            reserved: DashMap::new(),
+            reserved_sum: AtomicU32::new(0),
+        }
+    }
+
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    fn reserved_total(&self) -> u32 {
+        self.reserved.iter().map(|r| r.limit).sum()
+    }
+
+    /// `UnreservedConcurrentExecutions`.
+    pub fn unreserved(&self) -> u32 {
+        self.limit
+            .saturating_sub(self.reserved_sum.load(Ordering::Acquire))
+    }
+
+    pub fn reservation(&self, function: &str) -> Option<u32> {
+        self.reserved.get(function).map(|r| r.limit)
+    }
+
+    /// Sets a function's reserved concurrency, keeping `min_unreserved` free.
+    pub fn reserve(&self, function: &str, limit: u32) -> Result<(), ReserveError> {
+        let others: u32 = self
+            .reserved
+            .iter()
+            .filter(|r| r.key() != function)
+            .map(|r| r.limit)
+            .sum();
+        if self.limit.saturating_sub(others).saturating_sub(limit) < self.min_unreserved
+            || others + limit > self.limit
+        {
+            return Err(ReserveError {
+                min_unreserved: self.min_unreserved,
+            });
+        }
+        // Keep the in-flight count of a changed reservation: its invocations still run.
+        let in_flight = self
+            .reserved
+            .get(function)
+            .map_or(0, |r| r.in_flight.load(Ordering::Acquire));
+        let entry = Arc::new(Reserved {
+            limit,
+            in_flight: AtomicU32::new(in_flight),
+        });
+        self.reserved.insert(function.to_string(), entry);
+        self.reserved_sum
+            .store(self.reserved_total(), Ordering::Release);
+        Ok(())
+    }
+
+    /// Removes a reservation: the function goes back to the unreserved pool.
+    pub fn unreserve(&self, function: &str) {
+        self.reserved.remove(function);
+        self.reserved_sum
+            .store(self.reserved_total(), Ordering::Release);
+    }
+
+    /// Takes a slot for one invocation of `function`, or says why not.
+    pub fn acquire(&self, function: &str) -> Result<Slot, Throttle> {
+        if let Some(r) = self.reserved.get(function).map(|r| r.clone()) {
+            return if take(&r.in_flight, r.limit) {
+                Ok(Slot { counter: r })
+            } else {
+                Err(Throttle::ReservedFunctionConcurrentInvocationLimitExceeded)
+            };
+        }
+        if take(&self.unreserved_in_flight, self.unreserved()) {
+            Ok(Slot {
+                counter: self.unreserved_in_flight.clone(),
+            })
+        } else {
+            Err(Throttle::ConcurrentInvocationLimitExceeded)
+        }
+    }
+
+    /// Executions running now (`ConcurrentExecutions`).
+    pub fn in_flight(&self) -> u32 {
+        self.unreserved_in_flight.load(Ordering::Acquire)
+            + self
+                .reserved
+                .iter()
+                .map(|r| r.in_flight.load(Ordering::Acquire))
+                .sum::<u32>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_caps_and_unreserved_pool() {
+        let c = Concurrency::new(10, 2);
+        c.reserve("a", 2).unwrap();
+        assert_eq!(c.unreserved(), 8);
+        let a1 = c.acquire("a").unwrap();
+        let _a2 = c.acquire("a").unwrap();
+        assert_eq!(
+            c.acquire("a").unwrap_err(),
+            Throttle::ReservedFunctionConcurrentInvocationLimitExceeded
+        );
+        drop(a1);
+        let _a3 = c.acquire("a").unwrap();
+        let others: Vec<Slot> = (0..8).map(|_| c.acquire("b").unwrap()).collect();
+        assert_eq!(
+            c.acquire("c").unwrap_err(),
+            Throttle::ConcurrentInvocationLimitExceeded
+        );
+        assert_eq!(c.in_flight(), 10);
+        drop(others);
+        assert_eq!(c.in_flight(), 2);
+    }
+
+    #[test]
+    fn reservations_keep_the_minimum_unreserved() {
+        let c = Concurrency::new(10, 2);
+        assert!(c.reserve("a", 8).is_ok());
+        assert!(c.reserve("b", 1).is_err());
+        assert!(c.reserve("a", 9).is_err());
+        c.reserve("z", 0).unwrap();
+        assert_eq!(
+            c.acquire("z").unwrap_err(),
+            Throttle::ReservedFunctionConcurrentInvocationLimitExceeded
+        );
+        c.unreserve("a");
+        assert_eq!(c.unreserved(), 10);
+    }
+
+    #[test]
+    fn contention_never_exceeds_the_cap() {
+        let c = Arc::new(Concurrency::new(1000, 100));
+        c.reserve("f", 5).unwrap();
+        let max = Arc::new(AtomicU32::new(0));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (c, max) = (c.clone(), max.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..2000 {
+                        if let Ok(slot) = c.acquire("f") {
+                            max.fetch_max(
+                                c.reserved
+                                    .get("f")
+                                    .unwrap()
+                                    .in_flight
+                                    .load(Ordering::Acquire),
+                                Ordering::AcqRel,
+                            );
+                            drop(slot);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(max.load(Ordering::Acquire) <= 5);
+        assert_eq!(c.in_flight(), 0);
+    }
+}

@@ -1,0 +1,132 @@
+"""Concurrency: the account limit, reserved concurrency (Put/Get/DeleteFunctionConcurrency),
+throttling with Lambda's reasons, and parallel environments — on a server whose account
+limit is small enough to reach."""
+
+import concurrent.futures as cf
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from .conftest import ROLE, expect_client_error, make_zip, unique_name
+
+SLEEPY = (
+    "import os, time\n"
+    "def handler(event, context):\n"
+    "    time.sleep(event.get('sleep', 0))\n"
+    "    return {'pid': os.getpid(), 'stream': context.log_stream_name}\n"
+)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory, nimbus_bin):
+    """A server with an account limit of 10, of which 2 can never be reserved."""
+    from .conftest import ServerFactory
+
+    factory = ServerFactory(nimbus_bin, tmp_path_factory.mktemp("concurrency"))
+    srv = factory.new("small", extra_args=["--concurrency-limit", "10", "--min-unreserved", "2"])
+    yield srv
+    factory.close()
+
+
+@pytest.fixture(scope="module")
+def slam(small):
+    return small.lambda_client()
+
+
+def _create(lam, name=None):
+    name = name or unique_name("conc")
+    lam.create_function(
+        FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler",
+        Code={"ZipFile": make_zip({"app.py": SLEEPY})}, Timeout=10,
+    )
+    return name
+
+
+def _parallel(lam, name, n, sleep):
+    """n simultaneous invokes; returns (results, throttle reasons)."""
+
+    def one(_):
+        try:
+            r = lam.invoke(FunctionName=name, Payload=json.dumps({"sleep": sleep}).encode())
+            assert "FunctionError" not in r, r["Payload"].read()
+            return ("ok", json.loads(r["Payload"].read()))
+        except ClientError as e:
+            assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+            assert e.response["Error"]["Code"] == "TooManyRequestsException"
+            return ("throttled", e.response.get("Reason"))
+
+    with cf.ThreadPoolExecutor(n) as pool:
+        out = list(pool.map(one, range(n)))
+    return [r for k, r in out if k == "ok"], [r for k, r in out if k == "throttled"]
+
+
+def test_concurrency_api_shapes(slam):
+    name = _create(slam)
+    assert "ReservedConcurrentExecutions" not in slam.get_function_concurrency(FunctionName=name)
+    put = slam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=3)
+    assert put["ReservedConcurrentExecutions"] == 3
+    assert slam.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 3
+    assert slam.get_function(FunctionName=name)["Concurrency"] == {"ReservedConcurrentExecutions": 3}
+    limits = slam.get_account_settings()["AccountLimit"]
+    assert limits["ConcurrentExecutions"] == 10 and limits["UnreservedConcurrentExecutions"] == 7
+    # Reservations must leave the minimum unreserved.
+    other = _create(slam)
+    expect_client_error(
+        lambda: slam.put_function_concurrency(FunctionName=other, ReservedConcurrentExecutions=6),
+        400, ("InvalidParameterValueException",),
+    )
+    slam.delete_function_concurrency(FunctionName=name)
+    assert "ReservedConcurrentExecutions" not in slam.get_function_concurrency(FunctionName=name)
+    assert "Concurrency" not in slam.get_function(FunctionName=name)
+    assert slam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == 10
+    expect_client_error(
+        lambda: slam.put_function_concurrency(FunctionName=unique_name("missing"), ReservedConcurrentExecutions=1),
+        404, ("ResourceNotFoundException",),
+    )
+    for n in (name, other):
+        slam.delete_function(FunctionName=n)
+
+
+def test_reserved_zero_disables_the_function(slam):
+    name = _create(slam)
+    slam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    err = expect_client_error(lambda: slam.invoke(FunctionName=name), 429, ("TooManyRequestsException",))
+    assert err.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    slam.delete_function_concurrency(FunctionName=name)
+    assert slam.invoke(FunctionName=name)["StatusCode"] == 200
+    slam.delete_function(FunctionName=name)
+
+
+def test_reserved_concurrency_caps_exactly_under_contention(slam):
+    name = _create(slam)
+    slam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=2)
+    ok, throttled = _parallel(slam, name, 6, sleep=3)
+    assert len(ok) == 2, (ok, throttled)
+    assert throttled == ["ReservedFunctionConcurrentInvocationLimitExceeded"] * 4
+    # The two that ran did so in two distinct environments.
+    assert len({r["pid"] for r in ok}) == 2
+    slam.delete_function(FunctionName=name)
+
+
+def test_account_limit_throttles_the_unreserved_pool(slam):
+    name = _create(slam)
+    ok, throttled = _parallel(slam, name, 13, sleep=3)
+    assert len(ok) == 10, (len(ok), throttled)
+    assert throttled == ["ConcurrentInvocationLimitExceeded"] * 3
+    assert len({r["stream"] for r in ok}) == 10
+    # Afterwards the slots are free again and warm environments are reused.
+    ok2, throttled2 = _parallel(slam, name, 5, sleep=0)
+    assert not throttled2 and {r["pid"] for r in ok2} <= {r["pid"] for r in ok}
+    slam.delete_function(FunctionName=name)
+
+
+def test_reservation_survives_restart(small, slam):
+    name = _create(slam)
+    slam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=4)
+    small.restart()
+    lam = small.lambda_client()
+    assert lam.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 4
+    assert lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == 6
+    lam.delete_function(FunctionName=name)
+    assert lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == 10
