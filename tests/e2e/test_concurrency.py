@@ -130,3 +130,33 @@ def test_reservation_survives_restart(small, slam):
     assert lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == 6
     lam.delete_function(FunctionName=name)
     assert lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == 10
+
+
+def _bench(nimbus_bin, srv, *args):
+    import subprocess
+
+    return subprocess.run(
+        [str(nimbus_bin), "bench", *args, "--endpoint", srv.url],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )
+
+
+def test_bench_reports_latency_cold_starts_and_throttles(small, slam, nimbus_bin):
+    import re
+
+    name = _create(slam)
+    proc = _bench(nimbus_bin, small, name, "-c", "4", "-n", "200")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert re.search(r"requests\s+200 in", out), out
+    assert re.search(r"p50 [\d.]+ ms\s+p90 [\d.]+ ms\s+p99 [\d.]+ ms\s+max [\d.]+ ms", out), out
+    cold = int(re.search(r"(\d+) cold starts", out).group(1))
+    assert 1 <= cold <= 4, out
+    assert "0 throttled" in out and "histogram" in out
+    # With one reserved slot and four clients of a slow handler, some calls are throttled.
+    slam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    proc = _bench(nimbus_bin, small, name, "-c", "4", "-n", "12", "--payload", '{"sleep": 0.3}')
+    assert proc.returncode == 0, proc.stderr
+    throttled = int(re.search(r"(\d+) throttled", proc.stdout).group(1))
+    assert throttled > 0, proc.stdout
+    slam.delete_function(FunctionName=name)

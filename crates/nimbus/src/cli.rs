@@ -77,6 +77,13 @@ pub struct LogsArgs {
     endpoint: Endpoint,
 }
 
+impl Endpoint {
+    /// The server's base URL.
+    pub(crate) fn url(&self) -> &str {
+        self.endpoint.trim_end_matches('/')
+    }
+}
+
 pub(crate) struct Client {
     base: String,
     agent: ureq::Agent,
@@ -370,7 +377,7 @@ pub fn deploy(a: DeployArgs) -> anyhow::Result<ExitCode> {
         .ok()?
     };
     let f = result.json()?;
-    println!(
+    out!(
         "{} {} ({}, {} MB, {} s timeout) in {:.2}s\n  arn:  {}\n  code: {}",
         if exists { "updated" } else { "created" },
         a.name,
@@ -434,12 +441,15 @@ pub fn ls(e: Endpoint) -> anyhow::Result<ExitCode> {
             None => break,
         }
     }
-    println!(
+    out!(
         "{:<32} {:<16} {:>7} {:>7}  LAST MODIFIED",
-        "NAME", "RUNTIME", "MEMORY", "TIMEOUT"
+        "NAME",
+        "RUNTIME",
+        "MEMORY",
+        "TIMEOUT"
     );
     for f in &functions {
-        println!(
+        out!(
             "{:<32} {:<16} {:>7} {:>7}  {}",
             f["FunctionName"].as_str().unwrap_or(""),
             f["Runtime"].as_str().unwrap_or(""),
@@ -455,7 +465,7 @@ pub fn rm(a: RmArgs) -> anyhow::Result<ExitCode> {
     let c = Client::new(&a.endpoint);
     c.delete(&format!("/2015-03-31/functions/{}", encode(&a.name)))?
         .ok()?;
-    println!("deleted {}", a.name);
+    out!("deleted {}", a.name);
     Ok(ExitCode::SUCCESS)
 }
 

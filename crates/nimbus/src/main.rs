@@ -1,6 +1,17 @@
 //! The `nimbus` binary: `nimbus serve` runs the platform; the other subcommands are a
 //! command line for people, speaking the same HTTP API as the AWS CLI.
 
+/// `println!` that ends the program quietly once stdout is gone (`nimbus logs f | head`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
+mod bench;
 mod cli;
 mod release;
 mod serve;
@@ -36,6 +47,8 @@ enum Command {
     Logs(cli::LogsArgs),
     /// Canary-release a new version behind an alias, rolling back on errors.
     Release(release::ReleaseArgs),
+    /// Load-test a function: latency percentiles, throughput, cold starts, throttles.
+    Bench(bench::BenchArgs),
 }
 
 fn default_data_dir() -> PathBuf {
@@ -58,6 +71,7 @@ fn main() -> std::process::ExitCode {
         Command::Rm(a) => cli::rm(a),
         Command::Logs(a) => cli::logs(a),
         Command::Release(a) => release::release(a),
+        Command::Bench(a) => bench::bench(a),
     };
     match result {
         Ok(code) => code,

@@ -115,9 +115,10 @@ pub fn release(a: ReleaseArgs) -> anyhow::Result<ExitCode> {
         }
     };
     if new == old {
-        println!(
+        out!(
             "{}:{} already runs version {new}: nothing to release",
-            a.name, a.alias
+            a.name,
+            a.alias
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -126,7 +127,7 @@ pub fn release(a: ReleaseArgs) -> anyhow::Result<ExitCode> {
     }
     let plan = weights(first, a.steps);
     let step_time = over / u32::try_from(plan.len()).unwrap_or(1);
-    println!(
+    out!(
         "releasing {}:{}  version {old} → {new}  ({} steps over {}s, starting at {:.0}%)",
         a.name,
         a.alias,
@@ -181,8 +182,8 @@ pub fn release(a: ReleaseArgs) -> anyhow::Result<ExitCode> {
                 if tty {
                     eprintln!();
                 }
-                println!("{line}");
-                println!(
+                out!("{line}");
+                out!(
                     "rolled back: version {new} failed {:.1}% of {} invocations, version {old} {:.1}%; {} stays on {old}",
                     n.rate() * 100.0,
                     n.invocations,
@@ -195,7 +196,7 @@ pub fn release(a: ReleaseArgs) -> anyhow::Result<ExitCode> {
                 if tty {
                     eprintln!();
                 } else {
-                    println!("{line}");
+                    out!("{line}");
                 }
                 break;
             }
@@ -206,9 +207,12 @@ pub fn release(a: ReleaseArgs) -> anyhow::Result<ExitCode> {
     }
     set_weight(None, &new)?;
     let n = counts(&c, &a.name, &new)?.since(base_new);
-    println!(
+    out!(
         "promoted: {}:{} → version {new} ({} invocations, {} errors during the release)",
-        a.name, a.alias, n.invocations, n.errors
+        a.name,
+        a.alias,
+        n.invocations,
+        n.errors
     );
     Ok(ExitCode::SUCCESS)
 }
