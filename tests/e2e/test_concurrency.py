@@ -160,3 +160,43 @@ def test_bench_reports_latency_cold_starts_and_throttles(small, slam, nimbus_bin
     throttled = int(re.search(r"(\d+) throttled", proc.stdout).group(1))
     assert throttled > 0, proc.stdout
     slam.delete_function(FunctionName=name)
+
+
+def test_memory_budget_evicts_least_recently_used_idle_environments(tmp_path, nimbus_bin):
+    import base64
+
+    from .conftest import ServerFactory
+
+    factory = ServerFactory(nimbus_bin, tmp_path)
+    try:
+        srv = factory.new("budget", extra_args=["--memory-budget", "512"])
+        lam = srv.lambda_client()
+        names = []
+        for _ in range(3):
+            name = _create(lam)
+            lam.update_function_configuration(FunctionName=name, MemorySize=256)
+            names.append(name)
+
+        def cold(name, **event):
+            r = lam.invoke(FunctionName=name, LogType="Tail", Payload=json.dumps(event).encode())
+            assert "FunctionError" not in r
+            return "Init Duration" in base64.b64decode(r["LogResult"]).decode()
+
+        a, b, c = names
+        assert cold(a) and cold(b)  # the budget is now full (2 x 256 MB)
+        assert not cold(a)  # a is warm and now the most recently used
+        assert cold(c)  # room for c is made by stopping b, the least recently used
+        assert not cold(a)
+        assert cold(b)  # b was evicted
+        # When every environment is busy, nothing can be evicted: a third one is throttled.
+        with cf.ThreadPoolExecutor(3) as pool:
+            busy = [pool.submit(lam.invoke, FunctionName=n, Payload=b'{"sleep": 3}') for n in (a, b)]
+            import time
+
+            time.sleep(1)
+            err = expect_client_error(lambda: lam.invoke(FunctionName=c), 429, ("TooManyRequestsException",))
+            assert err.response["Reason"] == "ConcurrentInvocationLimitExceeded"
+            for f in busy:
+                assert f.result()["StatusCode"] == 200
+    finally:
+        factory.close()

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::logs::{spawn_env_log, LogCmd};
 use crate::report;
-use crate::{CodePaths, InvokeRequest, InvokeResponse, Platform};
+use crate::{CodePaths, InvokeRequest, InvokeResponse, MemoryCharge, Platform};
 
 /// How an invocation ended, for the caller and for the REPORT line.
 pub(crate) struct RunResult {
@@ -33,6 +33,8 @@ pub(crate) struct Environment {
     spawned_at: Instant,
     initialized: bool,
     memory_mb: u32,
+    /// This environment's share of the host's memory budget.
+    _charge: MemoryCharge,
 }
 
 /// A failure to start the runtime process at all, reported to the caller as a function
@@ -49,6 +51,7 @@ impl Environment {
         sandbox: &dyn Sandbox,
         function: &FunctionRecord,
         paths: &CodePaths,
+        charge: MemoryCharge,
     ) -> Result<Environment, LaunchFailure> {
         let code_dir = paths.task.as_path();
         let env_id = uuid::Uuid::new_v4().simple().to_string();
@@ -152,6 +155,7 @@ impl Environment {
             spawned_at,
             initialized: false,
             memory_mb: function.config.memory_mb,
+            _charge: charge,
         })
     }
 

@@ -124,6 +124,27 @@ pub struct Invoker {
     pools: DashMap<PoolKey, Arc<Pool>>,
     counters: DashMap<PoolKey, Arc<Counters>>,
     concurrency: Concurrency,
+    memory: Arc<MemoryBudget>,
+}
+
+/// The host memory environments may claim, counted in their configured `MemorySize`.
+#[derive(Debug)]
+pub(crate) struct MemoryBudget {
+    limit_mb: u64,
+    used_mb: AtomicU64,
+}
+
+/// One environment's share of the budget, given back when the environment goes.
+#[derive(Debug)]
+pub(crate) struct MemoryCharge {
+    budget: Arc<MemoryBudget>,
+    mb: u64,
+}
+
+impl Drop for MemoryCharge {
+    fn drop(&mut self) {
+        self.budget.used_mb.fetch_sub(self.mb, Ordering::AcqRel);
+    }
 }
 
 impl std::fmt::Debug for Invoker {
@@ -142,7 +163,72 @@ impl Invoker {
             pools: DashMap::new(),
             counters: DashMap::new(),
             concurrency,
+            memory: Arc::new(MemoryBudget {
+                limit_mb: u64::MAX,
+                used_mb: AtomicU64::new(0),
+            }),
         }
+    }
+
+    /// Caps the memory (sum of `MemorySize`) of all environments together; beyond it, the
+    /// least recently used idle environments are stopped to make room.
+    pub fn with_memory_budget(mut self, limit_mb: u64) -> Self {
+        self.memory = Arc::new(MemoryBudget {
+            limit_mb,
+            used_mb: AtomicU64::new(0),
+        });
+        self
+    }
+
+    /// Claims memory for a new environment, evicting idle ones (least recently used first)
+    /// when the budget is full; throttles when everything is busy.
+    fn charge(&self, memory_mb: u32) -> Result<MemoryCharge, Throttle> {
+        let mb = u64::from(memory_mb);
+        loop {
+            let claimed =
+                self.memory
+                    .used_mb
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                        (used + mb <= self.memory.limit_mb).then_some(used + mb)
+                    });
+            if claimed.is_ok() {
+                return Ok(MemoryCharge {
+                    budget: self.memory.clone(),
+                    mb,
+                });
+            }
+            if !self.evict_lru() {
+                return Err(Throttle::ConcurrentInvocationLimitExceeded);
+            }
+        }
+    }
+
+    /// Stops the least recently used idle environment; false if there is none.
+    fn evict_lru(&self) -> bool {
+        let mut oldest: Option<(std::time::Instant, Arc<Pool>)> = None;
+        for pool in self.pools.iter() {
+            if let Some(t) = pool.lock().iter().map(|e| e.last_used).min() {
+                if oldest.as_ref().is_none_or(|(o, _)| t < *o) {
+                    oldest = Some((t, pool.value().clone()));
+                }
+            }
+        }
+        let Some((t, pool)) = oldest else {
+            return false;
+        };
+        let mut idle = pool.lock();
+        match idle.iter().position(|e| e.last_used == t) {
+            Some(i) => {
+                idle.remove(i).kill();
+                true
+            }
+            None => !idle.is_empty(), // raced with a checkout: look again
+        }
+    }
+
+    /// Memory claimed by environments now, in MB (of configured `MemorySize`).
+    pub fn memory_in_use_mb(&self) -> u64 {
+        self.memory.used_mb.load(Ordering::Acquire)
     }
 
     fn pool(&self, f: &FunctionRecord) -> Arc<Pool> {
@@ -174,6 +260,7 @@ impl Invoker {
                     self.sandbox.as_ref(),
                     &function,
                     &paths,
+                    self.charge(function.config.memory_mb)?,
                 )
                 .await
                 {

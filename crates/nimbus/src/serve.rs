@@ -51,6 +51,10 @@ pub struct ServeArgs {
     /// Concurrency that can never be reserved (default: 100, or a tenth of a smaller limit).
     #[arg(long)]
     min_unreserved: Option<u32>,
+    /// Memory all environments may claim together, in MB of their MemorySize (default: 80% of
+    /// physical memory); idle environments are evicted least recently used first.
+    #[arg(long, env = "NIMBUS_MEMORY_BUDGET")]
+    memory_budget: Option<u64>,
     /// Do not install the managed boto3 for Python functions.
     #[arg(long)]
     no_python_sdk: bool,
@@ -141,7 +145,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .min_unreserved
         .unwrap_or_else(|| 100.min(args.concurrency_limit / 10));
     let concurrency = Concurrency::new(args.concurrency_limit, min_unreserved);
-    let invoker = Arc::new(Invoker::new(platform, sandbox.clone(), concurrency));
+    let memory_budget = args
+        .memory_budget
+        .unwrap_or_else(|| physical_memory_mb() * 4 / 5);
+    let invoker = Arc::new(
+        Invoker::new(platform, sandbox.clone(), concurrency).with_memory_budget(memory_budget),
+    );
     let catalog = Catalog::load(
         identity.clone(),
         store.clone(),
@@ -238,6 +247,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(200)).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// MemTotal from /proc/meminfo, in MB (a generous fallback where it cannot be read).
+fn physical_memory_mb() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(16 * 1024, |kb| kb / 1024)
 }
 
 async fn shutdown_signal() {
