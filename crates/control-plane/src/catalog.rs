@@ -344,6 +344,7 @@ impl Catalog {
             attached_layers: vec![],
             opt_key: None,
             reserved_concurrency: None,
+            provisioned: Default::default(),
         };
         let rec = self.attach_layers(rec).await?;
         let rec = self.persist(rec)?;
@@ -438,6 +439,32 @@ impl Catalog {
         let _w = self.write.lock().await;
         let mut rec = (*self.resolve(name, None)?).clone();
         rec.reserved_concurrency = reserved;
+        self.persist(rec).map(|_| ())
+    }
+
+    /// Put/DeleteProvisionedConcurrencyConfig: stores (or with `None` removes) the setting.
+    pub async fn set_provisioned(
+        &self,
+        name: &str,
+        qualifier: &str,
+        requested: Option<u32>,
+    ) -> ApiResult<()> {
+        let _w = self.write.lock().await;
+        let mut rec = (*self.resolve(name, None)?).clone();
+        match requested {
+            Some(n) => {
+                rec.provisioned.insert(
+                    qualifier.to_string(),
+                    nimbus_model::ProvisionedConfig {
+                        requested: n,
+                        last_modified: now(),
+                    },
+                );
+            }
+            None => {
+                rec.provisioned.remove(qualifier);
+            }
+        }
         self.persist(rec).map(|_| ())
     }
 

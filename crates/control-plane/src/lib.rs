@@ -9,6 +9,7 @@ mod functions;
 mod invoke;
 mod layers;
 mod logs_api;
+mod provisioned;
 mod query;
 mod versions;
 pub mod wire;
@@ -97,6 +98,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/2019-09-30/functions/{name}/concurrency",
             get(functions::get_concurrency),
+        )
+        .route(
+            "/2019-09-30/functions/{name}/provisioned-concurrency",
+            get(provisioned::get)
+                .put(provisioned::put)
+                .delete(provisioned::delete),
         )
         .route(
             "/2017-03-31/tags/{arn}",

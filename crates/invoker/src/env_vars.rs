@@ -22,15 +22,30 @@ const OVERRIDABLE: &[&str] = &[
     "AWS_ENDPOINT_URL",
 ];
 
+/// What one environment's variables depend on besides the function itself.
+pub(crate) struct EnvContext<'a> {
+    pub opt: Option<&'a Path>,
+    pub code_dir: &'a Path,
+    pub stream: &'a str,
+    pub runtime_api: &'a str,
+    pub runtime_env: &'a [(String, String)],
+    /// `on-demand` or `provisioned-concurrency`.
+    pub init_type: &'static str,
+}
+
 pub(crate) fn build(
-    opt: Option<&Path>,
     platform: &Platform,
     f: &FunctionRecord,
-    code_dir: &Path,
-    stream: &str,
-    runtime_api: &str,
-    runtime_env: &[(String, String)],
+    cx: &EnvContext<'_>,
 ) -> Vec<(String, String)> {
+    let EnvContext {
+        opt,
+        code_dir,
+        stream,
+        runtime_api,
+        runtime_env,
+        init_type,
+    } = *cx;
     let task = code_dir.display().to_string();
     let opt_dir = opt.map_or_else(|| "/opt".to_string(), |o| o.display().to_string());
     let c = &f.config;
@@ -85,7 +100,7 @@ pub(crate) fn build(
             c.memory_mb.to_string(),
         ),
         ("AWS_LAMBDA_FUNCTION_VERSION".into(), f.version.clone()),
-        ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), init_type.into()),
         (
             "AWS_LAMBDA_LOG_GROUP_NAME".into(),
             c.logging.log_group.clone(),

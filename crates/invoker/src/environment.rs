@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::logs::{spawn_env_log, LogCmd};
 use crate::report;
-use crate::{CodePaths, InvokeRequest, InvokeResponse, MemoryCharge, Platform};
+use crate::{CodePaths, InvokeRequest, InvokeResponse, MemoryCharge, Platform, ProvisionedToken};
 
 /// How an invocation ended, for the caller and for the REPORT line.
 pub(crate) struct RunResult {
@@ -35,6 +35,8 @@ pub(crate) struct Environment {
     memory_mb: u32,
     /// This environment's share of the host's memory budget.
     _charge: MemoryCharge,
+    /// Set for environments kept ready by provisioned concurrency (never reaped or evicted).
+    pub provisioned: Option<ProvisionedToken>,
 }
 
 /// A failure to start the runtime process at all, reported to the caller as a function
@@ -52,6 +54,7 @@ impl Environment {
         function: &FunctionRecord,
         paths: &CodePaths,
         charge: MemoryCharge,
+        provisioned: Option<ProvisionedToken>,
     ) -> Result<Environment, LaunchFailure> {
         let code_dir = paths.task.as_path();
         let env_id = uuid::Uuid::new_v4().simple().to_string();
@@ -94,15 +97,20 @@ impl Environment {
                 error_type: "Runtime.InvalidRuntime",
                 message: e.to_string(),
             })?;
-        let env = crate::env_vars::build(
-            paths.opt.as_deref(),
-            platform,
-            function,
+        let runtime_api = api.addr().to_string();
+        let cx = crate::env_vars::EnvContext {
+            opt: paths.opt.as_deref(),
             code_dir,
-            &stream,
-            &api.addr().to_string(),
-            &command.env,
-        );
+            stream: &stream,
+            runtime_api: &runtime_api,
+            runtime_env: &command.env,
+            init_type: if provisioned.is_some() {
+                "provisioned-concurrency"
+            } else {
+                "on-demand"
+            },
+        };
+        let env = crate::env_vars::build(platform, function, &cx);
         let spec = LaunchSpec {
             program: command.program.clone(),
             args: command.args,
@@ -156,7 +164,30 @@ impl Environment {
             initialized: false,
             memory_mb: function.config.memory_mb,
             _charge: charge,
+            provisioned,
         })
+    }
+
+    /// Waits for the runtime's init to finish (its first `/next`), as provisioned
+    /// concurrency does before an environment counts as ready. Fails with the runtime's
+    /// init error, or when it exits or exceeds `budget`.
+    pub(crate) async fn initialize(&mut self, budget: Duration) -> Result<(), String> {
+        let mut exited = self.exited.clone();
+        let outcome = tokio::select! {
+            _ = self.api.ready() => Ok(()),
+            status = exited.wait_for(Option::is_some) => Err(status.map(|s| s.clone().unwrap_or_default()).unwrap_or_default()),
+            _ = tokio::time::sleep(budget) => return Err(format!("init did not finish within {}s", budget.as_secs())),
+        };
+        match outcome {
+            Ok(()) => {
+                self.initialized = true;
+                Ok(())
+            }
+            Err(status) => Err(match self.api.init_error() {
+                Some(e) => String::from_utf8_lossy(&e.body).into_owned(),
+                None => format!("Runtime exited with error: {status}"),
+            }),
+        }
     }
 
     /// Whether the runtime process is still there.

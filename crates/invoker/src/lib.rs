@@ -11,7 +11,7 @@ mod logs;
 pub mod report;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -117,6 +117,41 @@ impl Pool {
     }
 }
 
+/// Counts a provisioned environment while it lives.
+#[derive(Debug)]
+pub struct ProvisionedToken {
+    live: Arc<AtomicU32>,
+}
+
+impl Drop for ProvisionedToken {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Provisioned concurrency of one function version.
+#[derive(Debug, Default)]
+struct Provisioned {
+    requested: AtomicU32,
+    live: Arc<AtomicU32>,
+    /// Once every requested environment has been ready at least once.
+    ready: std::sync::atomic::AtomicBool,
+    failure: Mutex<Option<String>>,
+    /// One reconciliation at a time.
+    busy: tokio::sync::Mutex<()>,
+    function: Mutex<Option<(Arc<FunctionRecord>, CodePaths)>>,
+}
+
+/// Lambda's view of a provisioned concurrency configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionedStatus {
+    pub requested: u32,
+    pub available: u32,
+    /// `IN_PROGRESS`, `READY` or `FAILED`.
+    pub status: &'static str,
+    pub reason: Option<String>,
+}
+
 /// Runs invocations on pools of environments.
 pub struct Invoker {
     platform: Platform,
@@ -125,6 +160,7 @@ pub struct Invoker {
     counters: DashMap<PoolKey, Arc<Counters>>,
     concurrency: Concurrency,
     memory: Arc<MemoryBudget>,
+    provisioned: DashMap<PoolKey, Arc<Provisioned>>,
 }
 
 /// The host memory environments may claim, counted in their configured `MemorySize`.
@@ -167,7 +203,148 @@ impl Invoker {
                 limit_mb: u64::MAX,
                 used_mb: AtomicU64::new(0),
             }),
+            provisioned: DashMap::new(),
         }
+    }
+
+    /// Keeps `n` initialised environments of `function` (a published version) ready, with
+    /// `AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency`; 0 removes the setting.
+    pub fn set_provisioned(
+        self: &Arc<Self>,
+        function: Arc<FunctionRecord>,
+        paths: CodePaths,
+        n: u32,
+    ) {
+        let key = PoolKey {
+            name: function.name.clone(),
+            version: function.version.clone(),
+        };
+        if n == 0 {
+            self.provisioned.remove(&key);
+            if let Some(pool) = self.pools.get(&key) {
+                pool.lock().retain(|e| e.provisioned.is_none());
+            }
+            return;
+        }
+        let set = self.provisioned.entry(key.clone()).or_default().clone();
+        set.requested.store(n, Ordering::Release);
+        set.ready.store(false, Ordering::Release);
+        *set.failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *set.function.lock().unwrap_or_else(|e| e.into_inner()) = Some((function, paths));
+        let this = self.clone();
+        tokio::spawn(async move { this.reconcile(&key, &set).await });
+    }
+
+    /// Starts provisioned environments until the requested number live.
+    async fn reconcile(&self, key: &PoolKey, set: &Provisioned) {
+        let _one = set.busy.lock().await;
+        let Some((function, paths)) = set
+            .function
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        else {
+            return;
+        };
+        let pool = self.pool(&function);
+        // Excess environments (a smaller request) are dropped from the idle list.
+        let requested = set.requested.load(Ordering::Acquire);
+        {
+            let mut idle = pool.lock();
+            while set.live.load(Ordering::Acquire) > requested {
+                match idle.iter().position(|e| e.provisioned.is_some()) {
+                    Some(i) => drop(idle.remove(i)),
+                    None => break,
+                }
+            }
+        }
+        while set.live.load(Ordering::Acquire) < set.requested.load(Ordering::Acquire) {
+            if !self.provisioned.contains_key(key) {
+                return;
+            }
+            let Ok(charge) = self.charge(function.config.memory_mb) else {
+                self.provision_failed(set, "the host's memory budget is exhausted".into());
+                return;
+            };
+            set.live.fetch_add(1, Ordering::AcqRel);
+            let token = ProvisionedToken {
+                live: set.live.clone(),
+            };
+            let started = Environment::start(
+                &self.platform,
+                self.sandbox.as_ref(),
+                &function,
+                &paths,
+                charge,
+                Some(token),
+            )
+            .await;
+            let mut env = match started {
+                Ok(env) => env,
+                Err(f) => return self.provision_failed(set, f.message),
+            };
+            let budget = Duration::from_secs(u64::from(function.config.timeout_s).max(130));
+            if let Err(reason) = env.initialize(budget).await {
+                env.kill();
+                return self.provision_failed(set, reason);
+            }
+            env.last_used = std::time::Instant::now();
+            pool.lock().push(env);
+        }
+        set.ready.store(true, Ordering::Release);
+    }
+
+    fn provision_failed(&self, set: &Provisioned, reason: String) {
+        tracing::warn!(reason = %reason, "provisioned concurrency failed");
+        *set.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+    }
+
+    /// Replaces provisioned environments that died (after a crash or timeout).
+    pub async fn replenish_provisioned(&self) {
+        let sets: Vec<(PoolKey, Arc<Provisioned>)> = self
+            .provisioned
+            .iter()
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect();
+        for (key, set) in sets {
+            let failed = set
+                .failure
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some();
+            if !failed && set.live.load(Ordering::Acquire) < set.requested.load(Ordering::Acquire) {
+                self.reconcile(&key, &set).await;
+            }
+        }
+    }
+
+    /// The state of a version's provisioned concurrency, if configured.
+    pub fn provisioned_status(&self, name: &str, version: &str) -> Option<ProvisionedStatus> {
+        let key = PoolKey {
+            name: name.to_string(),
+            version: version.to_string(),
+        };
+        let set = self.provisioned.get(&key)?.clone();
+        let requested = set.requested.load(Ordering::Acquire);
+        let available = set.live.load(Ordering::Acquire).min(requested);
+        let failure = set
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let status = if failure.is_some() {
+            "FAILED"
+        } else if set.ready.load(Ordering::Acquire) {
+            "READY"
+        } else {
+            "IN_PROGRESS"
+        };
+        Some(ProvisionedStatus {
+            requested,
+            available,
+            status,
+            reason: failure,
+        })
     }
 
     /// Caps the memory (sum of `MemorySize`) of all environments together; beyond it, the
@@ -207,7 +384,13 @@ impl Invoker {
     fn evict_lru(&self) -> bool {
         let mut oldest: Option<(std::time::Instant, Arc<Pool>)> = None;
         for pool in self.pools.iter() {
-            if let Some(t) = pool.lock().iter().map(|e| e.last_used).min() {
+            let lru = pool
+                .lock()
+                .iter()
+                .filter(|e| e.provisioned.is_none())
+                .map(|e| e.last_used)
+                .min();
+            if let Some(t) = lru {
                 if oldest.as_ref().is_none_or(|(o, _)| t < *o) {
                     oldest = Some((t, pool.value().clone()));
                 }
@@ -217,12 +400,15 @@ impl Invoker {
             return false;
         };
         let mut idle = pool.lock();
-        match idle.iter().position(|e| e.last_used == t) {
+        match idle
+            .iter()
+            .position(|e| e.provisioned.is_none() && e.last_used == t)
+        {
             Some(i) => {
                 idle.remove(i).kill();
                 true
             }
-            None => !idle.is_empty(), // raced with a checkout: look again
+            None => idle.iter().any(|e| e.provisioned.is_none()), // raced with a checkout: look again
         }
     }
 
@@ -261,6 +447,7 @@ impl Invoker {
                     &function,
                     &paths,
                     self.charge(function.config.memory_mb)?,
+                    None,
                 )
                 .await
                 {
@@ -346,6 +533,7 @@ impl Invoker {
             }
         }
         self.pools.retain(|k, _| k.name != name);
+        self.provisioned.retain(|k, _| k.name != name);
     }
 
     /// Stops the idle environments of one version (after it changed or was deleted).
@@ -354,6 +542,7 @@ impl Invoker {
             name: name.to_string(),
             version: version.to_string(),
         };
+        self.provisioned.remove(&key);
         if let Some((_, pool)) = self.pools.remove(&key) {
             for env in pool.lock().drain(..) {
                 env.kill();
@@ -368,7 +557,8 @@ impl Invoker {
             let mut idle = pool.lock();
             let before = idle.len();
             idle.retain(|env| {
-                let keep = env.is_alive() && env.last_used.elapsed() < idle_for;
+                let keep = env.is_alive()
+                    && (env.provisioned.is_some() || env.last_used.elapsed() < idle_for);
                 if !keep {
                     env.kill();
                 }

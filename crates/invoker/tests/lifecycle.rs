@@ -65,6 +65,7 @@ fn record(runtime: &str, generation: u64) -> FunctionRecord {
         attached_layers: vec![],
         opt_key: None,
         reserved_concurrency: None,
+        provisioned: Default::default(),
     }
 }
 

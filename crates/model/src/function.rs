@@ -77,6 +77,17 @@ pub struct FunctionRecord {
     /// On `$LATEST`: the function's reserved concurrency (`PutFunctionConcurrency`).
     #[serde(default)]
     pub reserved_concurrency: Option<u32>,
+    /// On `$LATEST`: provisioned concurrency per qualifier (version or alias).
+    #[serde(default)]
+    pub provisioned: BTreeMap<String, ProvisionedConfig>,
+}
+
+/// A provisioned concurrency configuration as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisionedConfig {
+    pub requested: u32,
+    /// Lambda-formatted `LastModified`.
+    pub last_modified: String,
 }
 
 /// An alias: a movable name for a version, optionally splitting traffic with a second one.

@@ -9,6 +9,6 @@ pub mod time_fmt;
 
 pub use function::{
     AliasRecord, AttachedLayer, CodeInfo, FunctionConfig, FunctionRecord, LayerVersionRecord,
-    LoggingConfig, PolicyStatement,
+    LoggingConfig, PolicyStatement, ProvisionedConfig,
 };
 pub use names::{FunctionRef, Identity, NameError};

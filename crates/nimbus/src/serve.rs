@@ -161,6 +161,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!("loading functions: {}", e.message))?;
     let function_count = catalog.list().len();
     for f in catalog.list() {
+        for (qualifier, cfg) in &f.provisioned {
+            match catalog.resolve(&f.name, Some(qualifier)) {
+                Ok(v) => invoker.set_provisioned(v.clone(), catalog.code_paths(&v), cfg.requested),
+                Err(_) => {
+                    tracing::warn!(function = %f.name, qualifier = %qualifier, "provisioned concurrency target is gone; ignored")
+                }
+            }
+        }
         if let Some(n) = f.reserved_concurrency {
             if invoker.concurrency().reserve(&f.name, n).is_err() {
                 tracing::warn!(function = %f.name, reserved = n, "reserved concurrency no longer fits the account limit; ignored");
@@ -217,6 +225,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         loop {
             tick.tick().await;
             let n = reaper_invoker.reap_idle(idle);
+            reaper_invoker.replenish_provisioned().await;
             if n > 0 {
                 tracing::debug!(stopped = n, "reaped idle environments");
             }
