@@ -4,6 +4,7 @@ Python handler, next to the machine's floor measured in the same run (shared/ben
 Run it through scripts/bench.sh (which builds what it needs). Prints one line per figure and a
 JSON summary. Everything listens on 127.0.0.1 and stops by itself.
 """
+import base64
 import http.client
 import io
 import json
@@ -68,11 +69,53 @@ class Api:
         return r.status, {k.lower(): v for k, v in r.getheaders()}, data
 
 
-def make_zip():
+SLEEP_HANDLER = b'import time\ndef handler(event, context):\n    time.sleep(event.get("sleep", 0))\n    return {"ok": True}\n'
+
+
+def make_zip(source=PY_HANDLER):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("app.py", PY_HANDLER)
+        z.writestr("app.py", source)
     return buf.getvalue()
+
+
+def parse_bench(out):
+    """The figures `nimbus bench` prints."""
+    import re
+
+    def num(pattern, cast=float):
+        m = re.search(pattern, out)
+        return cast(m.group(1)) if m else 0
+
+    return {
+        "p50_ms": num(r"p50 ([\d.]+) ms"),
+        "p99_ms": num(r"p99 ([\d.]+) ms"),
+        "rps": num(r"\(([\d.]+) req/s\)"),
+        "cold": num(r"(\d+) cold starts", int),
+        "throttled": num(r"(\d+) throttled", int),
+    }
+
+
+def idle_rss_mb(server_pid):
+    """VmRSS of the runtime processes the server started (its direct children)."""
+    out = []
+    try:
+        children = open(f"/proc/{server_pid}/task/{server_pid}/children").read().split()
+    except OSError:
+        children = []
+    for task in os.listdir(f"/proc/{server_pid}/task"):
+        try:
+            children += open(f"/proc/{server_pid}/task/{task}/children").read().split()
+        except OSError:
+            pass
+    for pid in set(children):
+        try:
+            for line in open(f"/proc/{pid}/status"):
+                if line.startswith("VmRSS:"):
+                    out.append(int(line.split()[1]) / 1024)
+        except OSError:
+            pass
+    return out
 
 
 def floor_figures():
@@ -120,7 +163,8 @@ def real_python():
 def main():
     data = tempfile.mkdtemp(prefix="nimbus-bench-")
     port = free_port()
-    server = subprocess.Popen([NIMBUS, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data, "--no-python-sdk"],
+    server = subprocess.Popen([NIMBUS, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data, "--no-python-sdk",
+                               "--memory-budget", "1000000"],
                               stdout=subprocess.DEVNULL, stderr=open(os.path.join(data, "server.log"), "w"),
                               env={**os.environ, "NIMBUS_LOG": "warn"})
     results = {}
@@ -133,7 +177,6 @@ def main():
             except OSError:
                 api = Api(port)
                 time.sleep(0.05)
-        import base64
         body = json.dumps({"FunctionName": "bench", "Runtime": "python3.11", "Handler": "app.handler",
                            "Role": "arn:aws:iam::000000000000:role/bench", "Code": {"ZipFile": base64.b64encode(make_zip()).decode()}})
         status, _, resp = api.call("POST", "/2015-03-31/functions", body, {"content-type": "application/json"})
@@ -176,6 +219,36 @@ def main():
         if inits:
             results["init"] = summary("nimbus: Init Duration (REPORT)", inits)
             show(results["init"])
+
+        print("Nimbus under concurrency (nimbus bench, Rust keep-alive clients):")
+        results["concurrent"] = {}
+        for clients in (1, 8, 64):
+            n = max(WARM_N, clients * 100)
+            out = subprocess.run([NIMBUS, "bench", "bench", "-c", str(clients), "-n", str(n), "--endpoint", f"http://127.0.0.1:{port}"],
+                                 capture_output=True, text=True, timeout=600).stdout
+            fig = parse_bench(out)
+            results["concurrent"][clients] = fig
+            print(f"  {clients:>3} client(s): p50 {fig['p50_ms']:.3f} ms   p99 {fig['p99_ms']:.3f} ms   {fig['rps']:.0f} inv/s   ({fig['cold']} cold starts)")
+
+        print("Scale from zero to 200 concurrent environments (handler sleeps 2 s):")
+        body = json.dumps({"FunctionName": "scale", "Runtime": "python3.11", "Handler": "app.handler",
+                           "Role": "arn:aws:iam::000000000000:role/bench",
+                           "Code": {"ZipFile": base64.b64encode(make_zip(SLEEP_HANDLER)).decode()}})
+        status, _, resp = api.call("POST", "/2015-03-31/functions", body, {"content-type": "application/json"})
+        assert status == 201, resp
+        t = time.perf_counter()
+        out = subprocess.run([NIMBUS, "bench", "scale", "-c", "200", "-n", "200", "--payload", '{"sleep": 2}',
+                              "--endpoint", f"http://127.0.0.1:{port}"], capture_output=True, text=True, timeout=600).stdout
+        wall = time.perf_counter() - t
+        fig = parse_bench(out)
+        results["scale"] = {"wall_s": round(wall, 2), "to_200_envs_s": round(wall - 2.0, 2), "cold": fig["cold"],
+                            "throttled": fig["throttled"]}
+        print(f"  200 invocations in {wall:.2f} s: all 200 environments started within ~{wall - 2.0:.2f} s "
+              f"({fig['cold']} cold starts, {fig['throttled']} throttled)")
+        rss = idle_rss_mb(server.pid)
+        if rss:
+            results["idle_env_rss_mb"] = {"n": len(rss), "median": round(statistics.median(rss), 1), "max": round(max(rss), 1)}
+            print(f"  resident memory per idle Python environment: median {statistics.median(rss):.1f} MB over {len(rss)} environments")
     finally:
         server.send_signal(signal.SIGTERM)
         try:
