@@ -200,3 +200,45 @@ def test_memory_budget_evicts_least_recently_used_idle_environments(tmp_path, ni
                 assert f.result()["StatusCode"] == 200
     finally:
         factory.close()
+
+
+def test_nothing_leaks_after_ten_thousand_invocations(tmp_path, nimbus_bin):
+    """10,000 invocations (plus crashes and timeouts) leave no extra environments, processes
+    or file descriptors behind in the server."""
+    import os
+
+    from .conftest import ServerFactory
+
+    def fds(pid):
+        return len(os.listdir(f"/proc/{pid}/fd"))
+
+    def children(pid):
+        out = []
+        for task in os.listdir(f"/proc/{pid}/task"):
+            try:
+                out += open(f"/proc/{pid}/task/{task}/children").read().split()
+            except OSError:
+                pass
+        return out
+
+    factory = ServerFactory(nimbus_bin, tmp_path)
+    try:
+        srv = factory.new("leaks")
+        lam = srv.lambda_client()
+        name = _create(lam)
+        lam.update_function_configuration(FunctionName=name, Timeout=1)
+        assert _bench(nimbus_bin, srv, name, "-c", "4", "-n", "200").returncode == 0
+        before = fds(srv.pid)
+        proc = _bench(nimbus_bin, srv, name, "-c", "4", "-n", "10000")
+        assert proc.returncode == 0, proc.stderr
+        assert "10000 ok" in proc.stdout, proc.stdout
+        # Environments that time out are replaced, not accumulated.
+        for _ in range(3):
+            r = lam.invoke(FunctionName=name, Payload=b'{"sleep": 2}')
+            assert json.loads(r["Payload"].read())["errorType"] == "Sandbox.Timedout"
+        assert _bench(nimbus_bin, srv, name, "-c", "4", "-n", "200").returncode == 0
+        after = fds(srv.pid)
+        assert after <= before + 8, (before, after)
+        assert len(children(srv.pid)) <= 4, children(srv.pid)
+    finally:
+        factory.close()
