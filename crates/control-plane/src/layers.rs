@@ -12,7 +12,7 @@ use nimbus_model::{LayerVersionRecord, PolicyStatement};
 use serde_json::{json, Value};
 
 use crate::catalog::NewLayerVersion;
-use crate::query::Query;
+use crate::query::{paginate, Query};
 use crate::wire::{self, LayerPermissionInput, PublishLayerInput};
 use crate::{parse_json, read_body, ApiError, ApiResult, AppState};
 
@@ -52,34 +52,6 @@ fn matches(l: &LayerVersionRecord, q: &Query) -> bool {
         .get("CompatibleArchitecture")
         .is_none_or(|a| l.compatible_architectures.iter().any(|x| x == a));
     runtime_ok && arch_ok
-}
-
-/// One page after the `Marker` (a key of the previous page's last item).
-fn page(items: Vec<(String, Value)>, q: &Query) -> ApiResult<(Vec<Value>, Option<String>)> {
-    let size = match q.get("MaxItems") {
-        None => 50,
-        Some(m) => match m.parse::<usize>() {
-            Ok(n) if (1..=50).contains(&n) => n,
-            _ => {
-                return Err(ApiError::validation(format!(
-                    "1 validation error detected: Value '{m}' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 50"
-                )))
-            }
-        },
-    };
-    let start = match q.get("Marker").filter(|m| !m.is_empty()) {
-        Some(m) => items
-            .iter()
-            .position(|(k, _)| k == m)
-            .map_or(items.len(), |i| i + 1),
-        None => 0,
-    };
-    let rest = &items[start.min(items.len())..];
-    let next = (rest.len() > size).then(|| rest[size - 1].0.clone());
-    Ok((
-        rest.iter().take(size).map(|(_, v)| v.clone()).collect(),
-        next,
-    ))
 }
 
 pub(crate) async fn publish(
@@ -158,7 +130,7 @@ pub(crate) async fn list_versions(
         .filter(|l| matches(l, &q))
         .map(|l| (l.version.to_string(), wire::layer_version_item(l, &arn)))
         .collect();
-    let (versions, next) = page(items, &q)?;
+    let (versions, next) = paginate(items, &q, 50)?;
     let mut out = json!({ "LayerVersions": versions });
     if let Some(n) = next {
         out["NextMarker"] = n.into();
@@ -204,7 +176,7 @@ pub(crate) async fn list_or_find(
             ))
         })
         .collect();
-    let (layers, next) = page(items, &q)?;
+    let (layers, next) = paginate(items, &q, 50)?;
     let mut out = json!({ "Layers": layers });
     if let Some(n) = next {
         out["NextMarker"] = n.into();

@@ -32,6 +32,39 @@ impl Query {
     }
 }
 
+/// One page of `(key, item)` pairs: the items after the one whose key is the `Marker`, at
+/// most `MaxItems` (capped at `max`), and the marker of the next page if there is one.
+pub(crate) fn paginate(
+    items: Vec<(String, serde_json::Value)>,
+    q: &Query,
+    max: usize,
+) -> crate::ApiResult<(Vec<serde_json::Value>, Option<String>)> {
+    let size = match q.get("MaxItems") {
+        None => max,
+        Some(m) => match m.parse::<usize>() {
+            Ok(n) if n >= 1 => n.min(max),
+            _ => {
+                return Err(crate::ApiError::validation(format!(
+                    "1 validation error detected: Value '{m}' at 'maxItems' failed to satisfy constraint: Member must have value greater than or equal to 1"
+                )))
+            }
+        },
+    };
+    let start = match q.get("Marker").filter(|m| !m.is_empty()) {
+        Some(m) => items
+            .iter()
+            .position(|(k, _)| k == m)
+            .map_or(items.len(), |i| i + 1),
+        None => 0,
+    };
+    let rest = &items[start.min(items.len())..];
+    let next = (rest.len() > size).then(|| rest[size - 1].0.clone());
+    Ok((
+        rest.iter().take(size).map(|(_, v)| v.clone()).collect(),
+        next,
+    ))
+}
+
 /// Percent-decoding (`+` is a space, as form encoding has it).
 pub(crate) fn decode(s: &str) -> String {
     let bytes = s.as_bytes();

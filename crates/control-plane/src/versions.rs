@@ -11,7 +11,7 @@ use axum::Json;
 use nimbus_model::FunctionRef;
 use serde_json::{json, Value};
 
-use crate::query::Query;
+use crate::query::{paginate, Query};
 use crate::wire::{self, AliasInput, PublishVersionInput, RoutingInput};
 use crate::{parse_json, read_body, ApiError, ApiResult, AppState};
 
@@ -26,41 +26,6 @@ fn function_name(state: &AppState, raw: &str) -> ApiResult<String> {
         ));
     }
     Ok(r.name)
-}
-
-fn page_size(q: &Query, max: usize) -> ApiResult<usize> {
-    match q.get("MaxItems") {
-        None => Ok(max),
-        Some(m) => match m.parse::<usize>() {
-            Ok(n) if n >= 1 => Ok(n.min(max)),
-            _ => Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{m}' at 'maxItems' failed to satisfy constraint: Member must have value greater than or equal to 1"
-            ))),
-        },
-    }
-}
-
-/// One page of `items` after the item whose key is the `Marker`.
-fn paginate(
-    items: Vec<(String, Value)>,
-    q: &Query,
-    max: usize,
-) -> ApiResult<(Vec<Value>, Option<String>)> {
-    let size = page_size(q, max)?;
-    let start = match q.get("Marker").filter(|m| !m.is_empty()) {
-        Some(m) => items
-            .iter()
-            .position(|(k, _)| k == m)
-            .map(|i| i + 1)
-            .unwrap_or(items.len()),
-        None => 0,
-    };
-    let rest = &items[start.min(items.len())..];
-    let next = (rest.len() > size).then(|| rest[size - 1].0.clone());
-    Ok((
-        rest.iter().take(size).map(|(_, v)| v.clone()).collect(),
-        next,
-    ))
 }
 
 fn routing(input: Option<RoutingInput>) -> ApiResult<Option<Option<(String, f64)>>> {

@@ -4,24 +4,18 @@ use time::OffsetDateTime;
 
 /// `2020-04-10T19:06:32.563+0000`: how Lambda renders `LastModified` and friends.
 pub fn lambda_timestamp(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}+0000",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    utc_millis(t, "+0000")
 }
 
 /// `2024-01-01T00:00:00.000Z`: runtimes' and telemetry timestamps.
 pub fn iso_millis(t: OffsetDateTime) -> String {
+    utc_millis(t, "Z")
+}
+
+fn utc_millis(t: OffsetDateTime, zone: &str) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}{zone}",
         t.year(),
         u8::from(t.month()),
         t.day(),

@@ -115,6 +115,22 @@ impl SqliteStore {
         })
     }
 
+    /// Decodes the JSON records a query returns as `(label, record)` rows.
+    fn load_json<T: serde::de::DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(sql)?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (what, json) = row?;
+            out.push(
+                serde_json::from_str(&json)
+                    .map_err(|source| StoreError::Corrupt { what, source })?,
+            );
+        }
+        Ok(out)
+    }
+
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent (transactions
         // roll back), so a poisoned lock is safe to reuse.
@@ -124,26 +140,9 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     fn load_functions(&self) -> Result<Vec<FunctionRecord>> {
-        let conn = self.conn();
-        let mut stmt =
-            conn.prepare("SELECT name, version, record FROM functions ORDER BY name, version")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (name, version, json) = row?;
-            let rec = serde_json::from_str(&json).map_err(|source| StoreError::Corrupt {
-                what: format!("{name}:{version}"),
-                source,
-            })?;
-            out.push(rec);
-        }
-        Ok(out)
+        self.load_json(
+            "SELECT name || ':' || version, record FROM functions ORDER BY name, version",
+        )
     }
 
     fn put_function(&self, record: &FunctionRecord) -> Result<()> {
@@ -177,26 +176,9 @@ impl Store for SqliteStore {
     }
 
     fn load_aliases(&self) -> Result<Vec<AliasRecord>> {
-        let conn = self.conn();
-        let mut stmt =
-            conn.prepare("SELECT function, name, record FROM aliases ORDER BY function, name")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (function, name, json) = row?;
-            let rec = serde_json::from_str(&json).map_err(|source| StoreError::Corrupt {
-                what: format!("{function} alias {name}"),
-                source,
-            })?;
-            out.push(rec);
-        }
-        Ok(out)
+        self.load_json(
+            "SELECT function || ' alias ' || name, record FROM aliases ORDER BY function, name",
+        )
     }
 
     fn put_alias(&self, alias: &AliasRecord) -> Result<()> {
@@ -229,25 +211,11 @@ impl LayerStore for SqliteStore {
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
             .map(|r| r.map(|(n, v)| (n, u64::try_from(v).unwrap_or(0))))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        let mut stmt = conn
-            .prepare("SELECT name, version, record FROM layer_versions ORDER BY name, version")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
-        let mut versions = Vec::new();
-        for row in rows {
-            let (name, version, json) = row?;
-            versions.push(
-                serde_json::from_str(&json).map_err(|source| StoreError::Corrupt {
-                    what: format!("layer {name}:{version}"),
-                    source,
-                })?,
-            );
-        }
+        drop(stmt);
+        drop(conn);
+        let versions = self.load_json(
+            "SELECT 'layer ' || name || ':' || version, record FROM layer_versions ORDER BY name, version",
+        )?;
         Ok(StoredLayers {
             last_versions: last,
             versions,
