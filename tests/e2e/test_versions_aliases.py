@@ -775,3 +775,21 @@ def test_versions_and_aliases_survive_restart(server_factory):
     assert (res.executed_version, res.ok()["v"]) == ("4", "four")
     res = invoke(lam, f"{name}:1")
     assert (res.executed_version, res.ok()["v"]) == ("1", "one")
+
+
+def test_description_change_publishes_and_list_functions_all_versions(lam, create_fn):
+    fn = create_fn(code={"app.py": "def handler(e, c):\n    return 1\n"}, Publish=True)
+    lam.update_function_configuration(FunctionName=fn.name, Description="changed")
+    assert lam.publish_version(FunctionName=fn.name)["Version"] == "2"
+    # Nothing changed since: the same version comes back, whatever the override says.
+    assert lam.publish_version(FunctionName=fn.name, Description="override")["Version"] == "2"
+    arn = f"arn:aws:lambda:us-east-1:000000000000:function:{fn.name}"
+    seen = [
+        (f["Version"], f["FunctionArn"])
+        for page in lam.get_paginator("list_functions").paginate(FunctionVersion="ALL", PaginationConfig={"PageSize": 1})
+        for f in page["Functions"]
+        if f["FunctionName"] == fn.name
+    ]
+    assert seen == [("$LATEST", f"{arn}:$LATEST"), ("1", f"{arn}:1"), ("2", f"{arn}:2")]
+    plain = [f for page in lam.get_paginator("list_functions").paginate() for f in page["Functions"] if f["FunctionName"] == fn.name]
+    assert [f["Version"] for f in plain] == ["$LATEST"] and plain[0]["FunctionArn"] == arn

@@ -345,6 +345,7 @@ impl Catalog {
             opt_key: None,
             reserved_concurrency: None,
             provisioned: Default::default(),
+            published_from: None,
         };
         let rec = self.attach_layers(rec).await?;
         let rec = self.persist(rec)?;
@@ -566,16 +567,16 @@ impl Catalog {
                 )));
             }
         }
-        // Nothing changed since the newest version: Lambda returns that version.
+        // Nothing changed since the newest version was published from $LATEST (every code
+        // or configuration change renews $LATEST's RevisionId): Lambda returns that version.
         if let Some(last) = self.versions(&latest.name).last() {
-            let mut same = last.config.clone();
-            same.description = latest.config.description.clone();
-            if last.code == latest.code && same == latest.config {
+            if last.published_from.as_deref() == Some(latest.revision_id.as_str()) {
                 return Ok(last.clone());
             }
         }
         let n = latest.last_published + 1;
         let mut version = latest.clone();
+        version.published_from = Some(latest.revision_id.clone());
         version.version = n.to_string();
         version.revision_id = new_revision();
         version.last_modified = now();

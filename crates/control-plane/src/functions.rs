@@ -104,23 +104,54 @@ pub(crate) async fn list(
             }
         },
     };
-    let all = state.catalog.list();
-    let start = match q.get("Marker") {
-        Some(marker) if !marker.is_empty() => all
+    // With FunctionVersion=ALL every published version follows its function's $LATEST.
+    // Items are ordered by (name, version number, $LATEST = 0), and the marker names the last
+    // item of the previous page, so deletions between pages never skip anything.
+    let all_versions = q.get("FunctionVersion") == Some("ALL");
+    let mut items: Vec<((String, u64), Value)> = Vec::new();
+    for f in state.catalog.list() {
+        let mut head = config_json(&state, &f);
+        if all_versions {
+            head["FunctionArn"] = state
+                .catalog
+                .identity()
+                .qualified_arn(&f.name, "$LATEST")
+                .into();
+        }
+        items.push(((f.name.clone(), 0), head));
+        if all_versions {
+            for v in state.catalog.versions(&f.name) {
+                let n = v.version.parse().unwrap_or(0);
+                items.push(((f.name.clone(), n), config_json(&state, &v)));
+            }
+        }
+    }
+    let after = q
+        .get("Marker")
+        .filter(|m| !m.is_empty())
+        .map(|m| match m.rsplit_once(':') {
+            Some((name, n)) if n.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty() => {
+                (name.to_string(), n.parse().unwrap_or(0))
+            }
+            _ => (m.to_string(), 0),
+        });
+    let start = after.map_or(0, |a| {
+        items
             .iter()
-            .position(|f| f.name.as_str() > marker)
-            .unwrap_or(all.len()),
-        _ => 0,
-    };
-    let page: Vec<Value> = all
-        .iter()
-        .skip(start)
-        .take(max)
-        .map(|f| config_json(&state, f))
-        .collect();
-    let mut out = json!({ "Functions": page });
-    if start + max < all.len() {
-        out["NextMarker"] = all[start + max - 1].name.clone().into();
+            .position(|(k, _)| *k > a)
+            .unwrap_or(items.len())
+    });
+    let rest = &items[start..];
+    let mut out =
+        json!({ "Functions": rest.iter().take(max).map(|(_, v)| v.clone()).collect::<Vec<_>>() });
+    if rest.len() > max {
+        let (name, n) = &rest[max - 1].0;
+        out["NextMarker"] = if *n == 0 {
+            name.clone()
+        } else {
+            format!("{name}:{n}")
+        }
+        .into();
     }
     Ok(Json(out))
 }

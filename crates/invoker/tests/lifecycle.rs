@@ -66,6 +66,7 @@ fn record(runtime: &str, generation: u64) -> FunctionRecord {
         opt_key: None,
         reserved_concurrency: None,
         provisioned: Default::default(),
+        published_from: None,
     }
 }
 

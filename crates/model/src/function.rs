@@ -80,6 +80,9 @@ pub struct FunctionRecord {
     /// On `$LATEST`: provisioned concurrency per qualifier (version or alias).
     #[serde(default)]
     pub provisioned: BTreeMap<String, ProvisionedConfig>,
+    /// On a published version: the `$LATEST` RevisionId it was published from.
+    #[serde(default)]
+    pub published_from: Option<String>,
 }
 
 /// A provisioned concurrency configuration as stored.
