@@ -357,9 +357,7 @@ impl Catalog {
 
     fn check_revision(current: &FunctionRecord, wanted: Option<&str>) -> ApiResult<()> {
         match wanted {
-            Some(r) if r != current.revision_id => Err(ApiError::precondition(
-                "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
-            )),
+            Some(r) if r != current.revision_id => Err(revision_mismatch()),
             _ => Ok(()),
         }
     }
@@ -672,16 +670,20 @@ impl Catalog {
             additional_version: routing,
             revision_id: new_revision(),
         };
+        self.persist_alias(alias)
+    }
+
+    fn persist_alias(&self, alias: AliasRecord) -> ApiResult<Arc<AliasRecord>> {
         self.store.put_alias(&alias)?;
         let alias = Arc::new(alias);
         self.aliases
-            .entry(function.to_string())
+            .entry(alias.function.clone())
             .or_default()
-            .insert(name.to_string(), alias.clone());
+            .insert(alias.name.clone(), alias.clone());
         Ok(alias)
     }
 
-    fn alias_not_found(&self, function: &str, name: &str) -> ApiError {
+    pub(crate) fn alias_not_found(&self, function: &str, name: &str) -> ApiError {
         ApiError::not_found(format!(
             "Alias not found: {}",
             self.identity.qualified_arn(function, name)
@@ -704,9 +706,7 @@ impl Catalog {
             .alias(function, name)
             .ok_or_else(|| self.alias_not_found(function, name))?;
         if revision.is_some_and(|r| r != current.revision_id) {
-            return Err(ApiError::precondition(
-                "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
-            ));
+            return Err(revision_mismatch());
         }
         let mut alias = (*current).clone();
         if let Some(v) = function_version {
@@ -721,13 +721,7 @@ impl Catalog {
         }
         self.check_routing(function, &alias.function_version, &alias.additional_version)?;
         alias.revision_id = new_revision();
-        self.store.put_alias(&alias)?;
-        let alias = Arc::new(alias);
-        self.aliases
-            .entry(function.to_string())
-            .or_default()
-            .insert(name.to_string(), alias.clone());
-        Ok(alias)
+        self.persist_alias(alias)
     }
 
     /// DeleteAlias.
@@ -783,6 +777,13 @@ impl Catalog {
             self.blobs.remove(sha);
         }
     }
+}
+
+/// 412 for a stale `RevisionId` (optimistic locking of functions and aliases).
+fn revision_mismatch() -> ApiError {
+    ApiError::precondition(
+        "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
+    )
 }
 
 /// A uniformly distributed number in [0, 1) for weighted alias routing.

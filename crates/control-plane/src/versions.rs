@@ -124,12 +124,10 @@ pub(crate) async fn get_alias(
 ) -> ApiResult<Json<Value>> {
     let function = function_name(&state, &function)?;
     state.catalog.resolve(&function, None)?;
-    let a = state.catalog.alias(&function, &name).ok_or_else(|| {
-        ApiError::not_found(format!(
-            "Alias not found: {}",
-            state.catalog.identity().qualified_arn(&function, &name)
-        ))
-    })?;
+    let a = state
+        .catalog
+        .alias(&function, &name)
+        .ok_or_else(|| state.catalog.alias_not_found(&function, &name))?;
     Ok(Json(wire::alias_configuration(
         &a,
         state.catalog.identity(),
