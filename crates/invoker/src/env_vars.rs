@@ -31,6 +31,8 @@ pub(crate) struct EnvContext<'a> {
     pub runtime_env: &'a [(String, String)],
     /// `on-demand` or `provisioned-concurrency`.
     pub init_type: &'static str,
+    /// Process isolation: code and layers are at host paths.
+    pub host_layout: bool,
 }
 
 pub(crate) fn build(
@@ -45,6 +47,7 @@ pub(crate) fn build(
         runtime_api,
         runtime_env,
         init_type,
+        host_layout,
     } = *cx;
     let task = code_dir.display().to_string();
     let opt_dir = opt.map_or_else(|| "/opt".to_string(), |o| o.display().to_string());
@@ -71,7 +74,7 @@ pub(crate) fn build(
         ("AWS_ENDPOINT_URL".into(), platform.endpoint_url.clone()),
     ];
     env.extend(runtime_env.iter().cloned());
-    if opt.is_some() {
+    if opt.is_some() && host_layout {
         // Layers are not at /opt in process isolation: tell the function where they are.
         env.push(("NIMBUS_OPT_DIR".into(), opt_dir.clone()));
     }

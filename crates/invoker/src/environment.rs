@@ -9,7 +9,9 @@ use nimbus_model::limits::INIT_TIMEOUT_MS;
 use nimbus_model::time_fmt::iso_millis;
 use nimbus_model::FunctionRecord;
 use nimbus_runtime_api::{Invocation, Outcome, RuntimeApi};
-use nimbus_sandbox::{LaunchSpec, ProcessGuard, Sandbox};
+use std::path::{Path, PathBuf};
+
+use nimbus_sandbox::{LaunchSpec, Layout, ProcessGuard, Sandbox};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::logs::{spawn_env_log, LogCmd};
@@ -35,6 +37,8 @@ pub(crate) struct Environment {
     memory_mb: u32,
     /// This environment's share of the host's memory budget.
     _charge: MemoryCharge,
+    /// The Nimbus API served inside the environment's network namespace.
+    _api_servers: Vec<AbortOnDrop>,
     /// Set for environments kept ready by provisioned concurrency (never reaped or evicted).
     pub provisioned: Option<ProvisionedToken>,
 }
@@ -67,8 +71,27 @@ impl Environment {
             function.version,
             env_id
         );
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-            .await
+        let layout = sandbox.layout();
+        let extra_ports: Vec<u16> = match (layout, platform.serve_api.as_ref()) {
+            (Layout::Lambda, Some(_)) => vec![platform.api_port],
+            _ => vec![],
+        };
+        let net = sandbox.network(&extra_ports).map_err(|e| LaunchFailure {
+            error_type: "Runtime.Unknown",
+            message: format!("could not open the Runtime API: {e}"),
+        })?;
+        let api_servers: Vec<AbortOnDrop> = match &platform.serve_api {
+            Some(serve) => net
+                .extra
+                .into_iter()
+                .map(|l| AbortOnDrop(serve(l)))
+                .collect(),
+            None => vec![],
+        };
+        let listener = net
+            .runtime_api
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::TcpListener::from_std(net.runtime_api))
             .map_err(|e| LaunchFailure {
                 error_type: "Runtime.Unknown",
                 message: format!("could not open the Runtime API: {e}"),
@@ -84,31 +107,96 @@ impl Environment {
             error_type: "Runtime.Unknown",
             message: format!("could not open the Runtime API: {e}"),
         })?;
-        if matches!(
-            nimbus_runtimes::family(&function.config.runtime),
-            Some(nimbus_runtimes::Family::Python { .. })
-        ) {
+        let family = nimbus_runtimes::family(&function.config.runtime);
+        if matches!(family, Some(nimbus_runtimes::Family::Python { .. })) {
             wait_for_sdk(platform.runtimes.python_sdk()).await;
         }
-        let command = platform
+        // The command is planned on the host's paths (it checks what exists), then, in
+        // Lambda's layout, the code and layer directories are renamed /var/task and /opt.
+        let mut command = platform
             .runtimes
             .command(&function.config.runtime, code_dir, paths.opt.as_deref())
             .map_err(|e| LaunchFailure {
                 error_type: "Runtime.InvalidRuntime",
                 message: e.to_string(),
             })?;
-        let runtime_api = api.addr().to_string();
+        if matches!(family, Some(nimbus_runtimes::Family::Provided)) && !command.program.is_file() {
+            return Err(LaunchFailure {
+                error_type: "Runtime.InvalidEntrypoint",
+                message: "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]"
+                    .into(),
+            });
+        }
+        // What the runtime needs from the host besides the system, and where it sees it:
+        // Nimbus' bootstraps at /var/runtime (as Lambda's runtime), the managed SDK, and the
+        // interpreter's own prefix (e.g. a pyenv build) at its host path.
+        let mut mounts = vec![
+            (
+                platform.runtimes.dir().to_path_buf(),
+                PathBuf::from("/var/runtime"),
+            ),
+            (
+                platform.runtimes.python_sdk().dir().to_path_buf(),
+                PathBuf::from("/var/runtime-sdk"),
+            ),
+        ];
+        if let Some(prefix) = command.program.parent().and_then(Path::parent) {
+            if !prefix.starts_with(code_dir)
+                && prefix != Path::new("/")
+                && !prefix.starts_with("/usr")
+            {
+                mounts.push((prefix.to_path_buf(), prefix.to_path_buf()));
+            }
+        }
+        let (task_dir, opt_dir) = match layout {
+            Layout::Host => (code_dir.to_path_buf(), paths.opt.clone()),
+            Layout::Lambda => {
+                let mut renames: Vec<(String, String)> = mounts
+                    .iter()
+                    .map(|(h, i)| (h.display().to_string(), i.display().to_string()))
+                    .collect();
+                renames.push((code_dir.display().to_string(), "/var/task".into()));
+                if let Some(opt) = &paths.opt {
+                    renames.push((opt.display().to_string(), "/opt".into()));
+                }
+                // Longest host paths first, so nested directories map correctly.
+                renames.sort_by_key(|(h, _)| std::cmp::Reverse(h.len()));
+                let remap = |s: &str| {
+                    let mut s = s.to_string();
+                    for (h, i) in &renames {
+                        s = s.replace(h.as_str(), i);
+                    }
+                    s
+                };
+                command.program = remap(&command.program.to_string_lossy()).into();
+                command.args = command
+                    .args
+                    .iter()
+                    .map(|a| remap(&a.to_string_lossy()).into())
+                    .collect();
+                command.env = command
+                    .env
+                    .iter()
+                    .map(|(k, v)| (k.clone(), remap(v)))
+                    .collect();
+                (
+                    PathBuf::from("/var/task"),
+                    paths.opt.as_ref().map(|_| PathBuf::from("/opt")),
+                )
+            }
+        };
         let cx = crate::env_vars::EnvContext {
-            opt: paths.opt.as_deref(),
-            code_dir,
+            opt: opt_dir.as_deref(),
+            code_dir: &task_dir,
             stream: &stream,
-            runtime_api: &runtime_api,
+            runtime_api: &net.runtime_api_addr,
             runtime_env: &command.env,
             init_type: if provisioned.is_some() {
                 "provisioned-concurrency"
             } else {
                 "on-demand"
             },
+            host_layout: layout == Layout::Host,
         };
         let env = crate::env_vars::build(platform, function, &cx);
         let spec = LaunchSpec {
@@ -118,18 +206,11 @@ impl Environment {
             env,
             memory_mb: function.config.memory_mb,
             ephemeral_mb: function.config.ephemeral_mb,
+            opt_dir: paths.opt.clone(),
+            mounts,
+            netns: net.netns,
+            id: env_id.clone(),
         };
-        if matches!(
-            nimbus_runtimes::family(&function.config.runtime),
-            Some(nimbus_runtimes::Family::Provided)
-        ) && !spec.program.is_file()
-        {
-            return Err(LaunchFailure {
-                error_type: "Runtime.InvalidEntrypoint",
-                message: "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]"
-                    .into(),
-            });
-        }
         let spawned_at = Instant::now();
         let running = sandbox.launch(&spec).map_err(|e| LaunchFailure {
             error_type: "Runtime.InvalidEntrypoint",
@@ -164,6 +245,7 @@ impl Environment {
             initialized: false,
             memory_mb: function.config.memory_mb,
             _charge: charge,
+            _api_servers: api_servers,
             provisioned,
         })
     }
@@ -269,8 +351,9 @@ impl Environment {
             o = &mut pending.outcome => o.ok(),
             status = self.wait_exit() => {
                 let message = format!("RequestId: {request_id} Error: Runtime exited with error: {status}");
-                self.platform_line(format!("{message}\nRuntime.ExitError"));
-                return Some(self.finish_failure(&request_id, init_ms, "Runtime.ExitError", message, function).await);
+                let error_type = if self.guard.oom_killed() { "Runtime.OutOfMemory" } else { "Runtime.ExitError" };
+                self.platform_line(format!("{message}\n{error_type}"));
+                return Some(self.finish_failure(&request_id, init_ms, error_type, message, function).await);
             }
             _ = tokio::time::sleep_until(deadline) => None,
         };
@@ -472,6 +555,15 @@ async fn wait_for_sdk(sdk: &nimbus_runtimes::PythonSdk) {
     let give_up = Instant::now() + Duration::from_secs(120);
     while sdk.is_installing() && !sdk.is_ready() && Instant::now() < give_up {
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Stops a server task when the environment it serves goes away.
+pub(crate) struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

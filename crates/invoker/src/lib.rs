@@ -26,14 +26,22 @@ use environment::Environment;
 pub use logs::LogSink;
 
 /// What environments need to know about the platform around them.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Platform {
     pub identity: Identity,
     /// The URL functions use to reach Nimbus (`AWS_ENDPOINT_URL`).
     pub endpoint_url: String,
     pub runtimes: Arc<Runtimes>,
     pub logs: LogSink,
+    /// The port of the Nimbus API (`AWS_ENDPOINT_URL`).
+    pub api_port: u16,
+    /// Serves the Nimbus API on a listener opened inside an environment's network
+    /// namespace, so functions reach Nimbus at the same URL without host networking.
+    pub serve_api: Option<ApiHook>,
 }
+
+/// See [`Platform::serve_api`].
+pub type ApiHook = Arc<dyn Fn(std::net::TcpListener) -> tokio::task::JoinHandle<()> + Send + Sync>;
 
 /// Where a function version's files are: its unpacked code (`/var/task`) and its merged
 /// layers (`/opt`).
@@ -41,6 +49,15 @@ pub struct Platform {
 pub struct CodePaths {
     pub task: PathBuf,
     pub opt: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Platform")
+            .field("identity", &self.identity)
+            .field("endpoint_url", &self.endpoint_url)
+            .finish()
+    }
 }
 
 /// One synchronous invocation.

@@ -117,6 +117,8 @@ async fn cold_warm_timeout_crash_and_retirement() {
         endpoint_url: "http://127.0.0.1:9".into(),
         runtimes: Arc::new(runtimes),
         logs,
+        api_port: 9,
+        serve_api: None,
     };
     let invoker = Invoker::new(platform, Arc::new(ProcessSandbox), Concurrency::new(10, 1));
     let f = Arc::new(record(runtime, 1));

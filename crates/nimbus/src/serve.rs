@@ -16,7 +16,7 @@ use nimbus_control_plane::{AppState, Catalog};
 use nimbus_invoker::{Concurrency, Invoker, LogSink, Platform};
 use nimbus_model::Identity;
 use nimbus_runtimes::{RuntimeOptions, Runtimes};
-use nimbus_sandbox::{ProcessSandbox, Sandbox};
+use nimbus_sandbox::{NamespaceSandbox, ProcessSandbox, Sandbox};
 use nimbus_store::SqliteStore;
 
 #[derive(Args, Debug)]
@@ -33,7 +33,8 @@ pub struct ServeArgs {
     /// 12-digit account id used in ARNs.
     #[arg(long, env = "NIMBUS_ACCOUNT_ID", default_value = "000000000000")]
     account_id: String,
-    /// How environments are isolated. Only `process` (no isolation) exists so far.
+    /// How environments are isolated: `sandbox` (namespaces, read-only root, unprivileged
+    /// user, cgroups; needs root) or `process` (plain host processes, NOT isolated).
     #[arg(long, env = "NIMBUS_ISOLATION", default_value = "process")]
     isolation: String,
     /// Map a runtime to an interpreter, e.g. `python3.12=/usr/bin/python3.12` (repeatable).
@@ -105,7 +106,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let sandbox: Arc<dyn Sandbox> = match args.isolation.as_str() {
         "process" => Arc::new(ProcessSandbox),
-        other => bail!("unknown --isolation {other:?} (available: process)"),
+        "sandbox" => Arc::new(
+            NamespaceSandbox::new(&data_dir.join("sandboxes"))
+                .context("--isolation sandbox is not available on this host")?,
+        ),
+        other => bail!("unknown --isolation {other:?} (available: sandbox, process)"),
     };
 
     let store =
@@ -135,11 +140,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         args.listen.ip().to_string()
     };
+    // Sandboxed functions reach the Nimbus API on their own loopback, at the same URL: the
+    // router is served on a listener opened inside each environment's network namespace.
+    let router_cell: Arc<std::sync::OnceLock<axum::Router>> = Arc::new(std::sync::OnceLock::new());
+    let cell = router_cell.clone();
+    let serve_api: nimbus_invoker::ApiHook = Arc::new(move |listener: std::net::TcpListener| {
+        let router = cell.get().cloned();
+        tokio::spawn(async move {
+            let (Some(router), Ok(())) = (router, listener.set_nonblocking(true)) else {
+                return;
+            };
+            if let Ok(listener) = tokio::net::TcpListener::from_std(listener) {
+                let _ = axum::serve(listener, router).await;
+            }
+        })
+    });
     let platform = Platform {
         identity: identity.clone(),
         endpoint_url: format!("http://{connect_host}:{}", args.listen.port()),
         runtimes: runtimes.clone(),
         logs,
+        api_port: args.listen.port(),
+        serve_api: Some(serve_api),
     };
     let min_unreserved = args
         .min_unreserved
@@ -232,11 +254,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     });
 
+    let router = nimbus_control_plane::router(state);
+    let _ = router_cell.set(router.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server =
-        axum::serve(listener, nimbus_control_plane::router(state)).with_graceful_shutdown(async {
-            let _ = stop_rx.await;
-        });
+    let server = axum::serve(listener, router).with_graceful_shutdown(async {
+        let _ = stop_rx.await;
+    });
     let mut server = std::pin::pin!(server.into_future());
     tokio::select! {
         r = &mut server => r.context("serving")?,

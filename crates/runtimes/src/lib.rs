@@ -107,6 +107,11 @@ impl Runtimes {
         })
     }
 
+    /// Where the bootstraps are.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The managed boto3 shared by Python functions.
     pub fn python_sdk(&self) -> &PythonSdk {
         &self.sdk

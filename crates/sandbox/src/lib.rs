@@ -1,9 +1,18 @@
 //! Starting execution environments. [`Sandbox`] is the seam: [`ProcessSandbox`] runs the
-//! runtime as a plain host process in its own process group (no isolation: the next step is
-//! a namespaces + cgroups sandbox behind the same trait). This crate is the only one
-//! allowed `unsafe`, for the few calls made between fork and exec.
+//! runtime as a plain host process in its own process group (no isolation);
+//! [`NamespaceSandbox`] runs it in its own mount, PID, IPC, UTS and network namespaces, on a
+//! read-only root, as an unprivileged user, inside its own cgroups. This crate is the only
+//! one allowed `unsafe`, for the calls made between fork and exec.
 
 #![allow(unsafe_code)]
+
+mod cgroup;
+mod linux;
+
+pub use cgroup::{Cgroups, EnvCgroup, Limits};
+pub use linux::NamespaceSandbox;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -24,6 +33,32 @@ pub enum SandboxError {
         program: String,
         source: std::io::Error,
     },
+    #[error("could not set up the environment's network: {0}")]
+    Network(std::io::Error),
+    #[error("could not prepare the sandbox: {0}")]
+    Setup(std::io::Error),
+}
+
+/// Where an environment sees its files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Host paths (process isolation): the code tree where it is stored.
+    Host,
+    /// Lambda's paths: code at `/var/task`, layers at `/opt`.
+    Lambda,
+}
+
+/// The listeners an environment's runtime can reach, opened where it can reach them.
+#[derive(Debug)]
+pub struct EnvNetwork {
+    /// The Runtime API listener.
+    pub runtime_api: std::net::TcpListener,
+    /// `host:port` for `AWS_LAMBDA_RUNTIME_API`.
+    pub runtime_api_addr: String,
+    /// Listeners on the other ports asked for (e.g. the Nimbus API inside the namespace).
+    pub extra: Vec<std::net::TcpListener>,
+    /// The environment's network namespace, if it has one.
+    pub netns: Option<Arc<OwnedFd>>,
 }
 
 /// Everything needed to start one environment's runtime process.
@@ -37,6 +72,15 @@ pub struct LaunchSpec {
     pub env: Vec<(String, String)>,
     pub memory_mb: u32,
     pub ephemeral_mb: u32,
+    /// Merged layers (mounted at `/opt` in the Lambda layout).
+    pub opt_dir: Option<std::path::PathBuf>,
+    /// Host directories the runtime needs (interpreter prefix, bootstraps, managed SDK), as
+    /// `(host path, path inside)`, mounted read-only.
+    pub mounts: Vec<(std::path::PathBuf, std::path::PathBuf)>,
+    /// The network namespace from [`Sandbox::network`].
+    pub netns: Option<Arc<OwnedFd>>,
+    /// A short unique id (names the cgroup).
+    pub id: String,
 }
 
 /// A started environment process. Its stdout and stderr arrive, merged in order, on
@@ -49,10 +93,12 @@ pub struct Running {
     pub guard: ProcessGuard,
 }
 
-/// Owns an environment's process group: dropping it kills the runtime and its children.
+/// Owns an environment's process group (and cgroup): dropping it kills the runtime and its
+/// children.
 #[derive(Debug)]
 pub struct ProcessGuard {
     pid: u32,
+    cgroup: Option<EnvCgroup>,
 }
 
 impl ProcessGuard {
@@ -65,10 +111,22 @@ impl ProcessGuard {
         if let Ok(pid) = i32::try_from(self.pid) {
             let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
         }
+        if let Some(cg) = &self.cgroup {
+            cg.kill_all();
+        }
     }
 
-    /// Peak resident memory of the runtime process, in MB (`Max Memory Used`).
+    /// Whether the environment was killed for exceeding its memory.
+    pub fn oom_killed(&self) -> bool {
+        self.cgroup.as_ref().is_some_and(EnvCgroup::oom_killed)
+    }
+
+    /// Peak memory of the environment in MB (`Max Memory Used`): from its cgroup, else the
+    /// runtime process' high-water mark.
     pub fn max_memory_used_mb(&self) -> Option<u64> {
+        if let Some(mb) = self.cgroup.as_ref().and_then(EnvCgroup::peak_memory_mb) {
+            return Some(mb);
+        }
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
         let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
         let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -86,6 +144,10 @@ impl Drop for ProcessGuard {
 pub trait Sandbox: Send + Sync + 'static {
     /// Short name for logs and `nimbus serve`'s banner.
     fn name(&self) -> &'static str;
+    /// Where environments see their code and layers.
+    fn layout(&self) -> Layout;
+    /// Opens the listeners of a new environment (the Runtime API, plus `extra_ports`).
+    fn network(&self, extra_ports: &[u16]) -> Result<EnvNetwork, SandboxError>;
     fn launch(&self, spec: &LaunchSpec) -> Result<Running, SandboxError>;
 }
 
@@ -96,6 +158,26 @@ pub struct ProcessSandbox;
 impl Sandbox for ProcessSandbox {
     fn name(&self) -> &'static str {
         "process (UNISOLATED)"
+    }
+
+    fn layout(&self) -> Layout {
+        Layout::Host
+    }
+
+    /// A loopback listener on a free port; functions reach the real Nimbus endpoint.
+    fn network(&self, _extra_ports: &[u16]) -> Result<EnvNetwork, SandboxError> {
+        let runtime_api =
+            std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(SandboxError::Network)?;
+        let runtime_api_addr = runtime_api
+            .local_addr()
+            .map_err(SandboxError::Network)?
+            .to_string();
+        Ok(EnvNetwork {
+            runtime_api,
+            runtime_api_addr,
+            extra: vec![],
+            netns: None,
+        })
     }
 
     fn launch(&self, spec: &LaunchSpec) -> Result<Running, SandboxError> {
@@ -130,7 +212,7 @@ impl Sandbox for ProcessSandbox {
         Ok(Running {
             child,
             output,
-            guard: ProcessGuard { pid },
+            guard: ProcessGuard { pid, cgroup: None },
         })
     }
 }

@@ -1,0 +1,282 @@
+//! Per-environment cgroups, on cgroup v1 (separate memory/cpu/pids hierarchies) and v2
+//! (one unified tree). Every environment gets `nimbus/<id>` under the server's own cgroup:
+//! a memory limit of its MemorySize, a CPU quota in proportion to memory (1769 MB = 1 vCPU,
+//! capped at the host's cores) and a pids limit.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Lambda's memory-to-CPU ratio: one vCPU at 1769 MB.
+const MB_PER_VCPU: u64 = 1769;
+const CPU_PERIOD_US: u64 = 100_000;
+
+#[derive(Debug, Clone)]
+enum Layout {
+    /// `controller name → <hierarchy>/<our cgroup>/nimbus`.
+    V1(Vec<(&'static str, PathBuf)>),
+    /// `<unified>/<our cgroup>/nimbus`.
+    V2(PathBuf),
+}
+
+/// Where this server's environment cgroups live.
+#[derive(Debug, Clone)]
+pub struct Cgroups {
+    layout: Layout,
+    cpus: u64,
+}
+
+/// Limits of one environment.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub memory_mb: u32,
+    pub pids: u32,
+}
+
+/// The cgroup(s) of one environment.
+#[derive(Debug)]
+pub struct EnvCgroup {
+    dirs: Vec<PathBuf>,
+    v2: bool,
+}
+
+fn own_path(controller: &str) -> Option<String> {
+    let text = fs::read_to_string("/proc/self/cgroup").ok()?;
+    text.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let hit = if controller.is_empty() {
+            ctrls.is_empty()
+        } else {
+            ctrls.split(',').any(|c| c == controller)
+        };
+        hit.then(|| path.trim_start_matches('/').to_string())
+    })
+}
+
+fn write(path: &Path, value: &str) -> std::io::Result<()> {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)?
+        .write_all(value.as_bytes())
+}
+
+fn read_u64(path: &Path) -> Option<u64> {
+    fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// `oom_kill N` in memory.oom_control (v1) or memory.events (v2).
+fn oom_kills(path: &Path) -> u64 {
+    fs::read_to_string(path)
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("oom_kill ")
+                    .and_then(|n| n.trim().parse().ok())
+            })
+        })
+        .unwrap_or(0)
+}
+
+impl Cgroups {
+    /// Finds the cgroup hierarchy and prepares `nimbus/` under the server's own cgroup.
+    pub fn detect() -> std::io::Result<Cgroups> {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+        let root = Path::new("/sys/fs/cgroup");
+        if root.join("cgroup.controllers").exists() {
+            let base = root.join(own_path("").unwrap_or_default()).join("nimbus");
+            fs::create_dir_all(&base)?;
+            // Best effort: delegate the controllers to the environments.
+            let _ = write(&base.join("cgroup.subtree_control"), "+memory +pids +cpu");
+            return Ok(Cgroups {
+                layout: Layout::V2(base),
+                cpus,
+            });
+        }
+        let mut dirs = Vec::new();
+        for ctrl in ["memory", "cpu", "pids"] {
+            let hierarchy = root.join(ctrl);
+            if !hierarchy.join("cgroup.procs").exists() {
+                return Err(std::io::Error::other(format!(
+                    "cgroup v1 controller {ctrl} is not mounted"
+                )));
+            }
+            let base = hierarchy
+                .join(own_path(ctrl).unwrap_or_default())
+                .join("nimbus");
+            fs::create_dir_all(&base)?;
+            dirs.push((ctrl, base));
+        }
+        Ok(Cgroups {
+            layout: Layout::V1(dirs),
+            cpus,
+        })
+    }
+
+    pub fn version(&self) -> &'static str {
+        match self.layout {
+            Layout::V1(_) => "v1",
+            Layout::V2(_) => "v2",
+        }
+    }
+
+    fn bases(&self) -> Vec<PathBuf> {
+        match &self.layout {
+            Layout::V1(d) => d.iter().map(|(_, p)| p.clone()).collect(),
+            Layout::V2(p) => vec![p.clone()],
+        }
+    }
+
+    /// Creates the cgroup of one environment with its limits.
+    pub fn create(&self, id: &str, limits: Limits) -> std::io::Result<EnvCgroup> {
+        let mem = u64::from(limits.memory_mb) * 1024 * 1024;
+        let quota = (u64::from(limits.memory_mb) * CPU_PERIOD_US / MB_PER_VCPU)
+            .clamp(CPU_PERIOD_US / 100, self.cpus * CPU_PERIOD_US);
+        match &self.layout {
+            Layout::V1(bases) => {
+                let mut dirs = Vec::new();
+                for (ctrl, base) in bases {
+                    let dir = base.join(id);
+                    fs::create_dir(&dir)?;
+                    match *ctrl {
+                        "memory" => {
+                            write(&dir.join("memory.limit_in_bytes"), &mem.to_string())?;
+                            let _ =
+                                write(&dir.join("memory.memsw.limit_in_bytes"), &mem.to_string());
+                        }
+                        "cpu" => {
+                            write(&dir.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
+                            write(&dir.join("cpu.cfs_quota_us"), &quota.to_string())?;
+                        }
+                        _ => write(&dir.join("pids.max"), &limits.pids.to_string())?,
+                    }
+                    dirs.push(dir);
+                }
+                Ok(EnvCgroup { dirs, v2: false })
+            }
+            Layout::V2(base) => {
+                let dir = base.join(id);
+                fs::create_dir(&dir)?;
+                let _ = write(&dir.join("memory.max"), &mem.to_string());
+                let _ = write(&dir.join("memory.swap.max"), "0");
+                let _ = write(&dir.join("cpu.max"), &format!("{quota} {CPU_PERIOD_US}"));
+                let _ = write(&dir.join("pids.max"), &limits.pids.to_string());
+                Ok(EnvCgroup {
+                    dirs: vec![dir],
+                    v2: true,
+                })
+            }
+        }
+    }
+
+    /// Removes cgroups left behind by a server that crashed, killing what ran in them.
+    pub fn reap_stale(&self) -> usize {
+        let mut n = 0;
+        for base in self.bases() {
+            for e in fs::read_dir(&base).into_iter().flatten().flatten() {
+                if e.path().is_dir() {
+                    let cg = EnvCgroup {
+                        dirs: vec![e.path()],
+                        v2: matches!(self.layout, Layout::V2(_)),
+                    };
+                    cg.kill_all();
+                    if cg.remove() {
+                        n += 1;
+                    }
+                }
+            }
+        }
+        n
+    }
+}
+
+impl EnvCgroup {
+    /// `cgroup.procs` files opened for writing: the child writes "0" to each to join.
+    pub fn procs_files(&self) -> std::io::Result<Vec<fs::File>> {
+        self.dirs
+            .iter()
+            .map(|d| {
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(d.join("cgroup.procs"))
+            })
+            .collect()
+    }
+
+    fn memory_dir(&self) -> &Path {
+        self.dirs
+            .iter()
+            .find(|d| self.v2 || d.components().any(|c| c.as_os_str() == "memory"))
+            .unwrap_or(&self.dirs[0])
+    }
+
+    /// Peak memory of the environment in MB (`Max Memory Used`).
+    pub fn peak_memory_mb(&self) -> Option<u64> {
+        let dir = self.memory_dir();
+        let bytes = if self.v2 {
+            read_u64(&dir.join("memory.peak"))
+        } else {
+            read_u64(&dir.join("memory.max_usage_in_bytes"))
+        }?;
+        Some(bytes.div_ceil(1024 * 1024))
+    }
+
+    /// Whether the kernel's OOM killer struck inside the environment.
+    pub fn oom_killed(&self) -> bool {
+        let dir = self.memory_dir();
+        oom_kills(&dir.join(if self.v2 {
+            "memory.events"
+        } else {
+            "memory.oom_control"
+        })) > 0
+    }
+
+    /// Kills every process in the environment.
+    pub fn kill_all(&self) {
+        if self.v2 && write(&self.dirs[0].join("cgroup.kill"), "1").is_ok() {
+            return;
+        }
+        for dir in &self.dirs {
+            for pid in fs::read_to_string(dir.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+            {
+                if let Ok(pid) = pid.trim().parse::<i32>() {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Removes the (empty) cgroup directories; false if some are still busy.
+    pub fn remove(&self) -> bool {
+        self.dirs
+            .iter()
+            .all(|d| fs::remove_dir(d).is_ok() || !d.exists())
+    }
+}
+
+impl Drop for EnvCgroup {
+    fn drop(&mut self) {
+        self.kill_all();
+        // Processes take a moment to leave after SIGKILL: retry off the caller's thread.
+        if !self.remove() {
+            let dirs = std::mem::take(&mut self.dirs);
+            let v2 = self.v2;
+            std::thread::spawn(move || {
+                let cg = EnvCgroup { dirs, v2 };
+                for _ in 0..100 {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    cg.kill_all();
+                    if cg.remove() {
+                        break;
+                    }
+                }
+                std::mem::forget(cg);
+            });
+        }
+    }
+}

@@ -1,0 +1,544 @@
+//! The namespace sandbox (Linux): each environment gets new mount, PID, IPC, UTS and
+//! network namespaces; a root assembled from read-only bind mounts of what the runtime needs,
+//! with `/var/task` (code) and `/opt` (layers) read-only, `/tmp` a tmpfs of EphemeralStorage
+//! size, a fresh `/proc` and a minimal `/dev`; an unprivileged uid with no_new_privs and no
+//! capabilities; Lambda's rlimits; and its own cgroups.
+//!
+//! The network namespace is made first, on a short-lived thread, so that the server can open
+//! the Runtime API listener (`127.0.0.1:9001`) inside it: only that environment can reach it.
+//! Everything else happens between fork and exec, in the order below, with every path and
+//! string prepared beforehand (no allocation after fork):
+//!
+//! 1. join the environment's cgroups and network namespace;
+//! 2. unshare mount, PID, IPC and UTS namespaces and fork: the parent stays behind as a
+//!    reaper that mirrors the child's exit; the child is PID 1 of the new namespace;
+//! 3. build the root on a tmpfs, pivot into it, detach the host's tree, make it read-only;
+//! 4. set rlimits, drop to the environment's uid/gid, set no_new_privs; then exec.
+
+use std::ffi::CString;
+use std::fs;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use nix::sched::CloneFlags;
+use tokio::net::unix::pipe;
+use tokio::process::Command;
+
+use crate::cgroup::{Cgroups, Limits};
+use crate::{EnvNetwork, LaunchSpec, Layout, ProcessGuard, Running, Sandbox, SandboxError};
+
+/// Lambda's limits on file descriptors and processes/threads.
+const RLIMIT_FDS: u64 = 1024;
+const RLIMIT_PROCS: u64 = 1024;
+/// Environments run as uids from here on, one per environment (so per-uid limits and
+/// signals never cross environments).
+const UID_BASE: u32 = 200_000;
+const UID_SPAN: u32 = 100_000;
+
+/// The namespace sandbox. Needs root (or CAP_SYS_ADMIN) on the host.
+#[derive(Debug)]
+pub struct NamespaceSandbox {
+    work: PathBuf,
+    cgroups: Cgroups,
+    next_uid: AtomicU32,
+}
+
+/// One step of building the root, with its paths already converted for use after fork.
+#[derive(Debug)]
+enum Step {
+    Mkdir(CString),
+    Symlink {
+        target: CString,
+        at: CString,
+    },
+    /// Bind `src` at `dst` (a file or a directory), then make it read-only if asked.
+    Bind {
+        src: CString,
+        dst: CString,
+        readonly: bool,
+    },
+    Tmpfs {
+        dst: CString,
+        data: CString,
+    },
+    Proc(CString),
+}
+
+fn cstr(p: impl AsRef<Path>) -> Result<CString, SandboxError> {
+    CString::new(p.as_ref().as_os_str().as_bytes())
+        .map_err(|e| SandboxError::Setup(std::io::Error::other(e)))
+}
+
+/// Brings the loopback interface of the current network namespace up.
+fn loopback_up() -> std::io::Result<()> {
+    // SAFETY: a plain socket plus two ioctls on a zeroed, NUL-terminated `ifreq`.
+    unsafe {
+        let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if sock < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut ifr: libc::ifreq = std::mem::zeroed();
+        ifr.ifr_name[0] = b'l' as libc::c_char;
+        ifr.ifr_name[1] = b'o' as libc::c_char;
+        let mut rc = libc::ioctl(sock, libc::SIOCGIFFLAGS as _, &mut ifr);
+        if rc == 0 {
+            ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            rc = libc::ioctl(sock, libc::SIOCSIFFLAGS as _, &ifr);
+        }
+        let err = std::io::Error::last_os_error();
+        libc::close(sock);
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(err)
+        }
+    }
+}
+
+impl NamespaceSandbox {
+    /// Checks that this host can run the sandbox (root, namespaces, cgroups) and reaps
+    /// what a crashed server left behind. `work` holds per-environment files.
+    pub fn new(work: &Path) -> Result<Self, SandboxError> {
+        if !nix::unistd::geteuid().is_root() {
+            return Err(SandboxError::Setup(std::io::Error::other(
+                "the namespace sandbox needs root (use --isolation process otherwise)",
+            )));
+        }
+        let cgroups = Cgroups::detect().map_err(SandboxError::Setup)?;
+        let stale = cgroups.reap_stale();
+        if stale > 0 {
+            tracing::info!(
+                cgroups = stale,
+                "removed environments left by a previous run"
+            );
+        }
+        let _ = fs::remove_dir_all(work);
+        fs::create_dir_all(work).map_err(SandboxError::Setup)?;
+        // Prove namespaces work here before promising them.
+        std::thread::spawn(|| {
+            nix::sched::unshare(CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
+        })
+        .join()
+        .map_err(|_| SandboxError::Setup(std::io::Error::other("namespace probe panicked")))?
+        .map_err(SandboxError::Setup)?;
+        Ok(NamespaceSandbox {
+            work: work.to_path_buf(),
+            cgroups,
+            next_uid: AtomicU32::new(0),
+        })
+    }
+
+    pub fn cgroup_version(&self) -> &'static str {
+        self.cgroups.version()
+    }
+
+    /// Writes the environment's synthetic /etc files and plans its root.
+    fn plan(&self, spec: &LaunchSpec, uid: u32, dir: &Path) -> Result<Vec<Step>, SandboxError> {
+        let root = dir.join("root");
+        fs::create_dir_all(&root).map_err(SandboxError::Setup)?;
+        let etc = dir.join("etc");
+        fs::create_dir_all(&etc).map_err(SandboxError::Setup)?;
+        let files = [
+            ("passwd", format!("root:x:0:0:root:/root:/sbin/nologin\nsbx_user:x:{uid}:{uid}::/tmp:/sbin/nologin\n")),
+            ("group", format!("root:x:0:\nsbx_user:x:{uid}:\n")),
+            ("hosts", "127.0.0.1\tlocalhost sandbox.localdomain\n::1\tlocalhost\n".to_string()),
+            ("hostname", "localhost\n".to_string()),
+            ("resolv.conf", "nameserver 127.0.0.1\n".to_string()),
+        ];
+        for (name, content) in files {
+            fs::write(etc.join(name), content).map_err(SandboxError::Setup)?;
+        }
+        let r = |p: &str| root.join(p.trim_start_matches('/'));
+        let mut steps = Vec::new();
+        let mut made: Vec<PathBuf> = Vec::new();
+        let mut mkdir_p = |steps: &mut Vec<Step>, path: &Path| -> Result<(), SandboxError> {
+            let mut acc = PathBuf::new();
+            for c in path.components() {
+                acc.push(c);
+                if acc.starts_with(&root) && acc != root && !made.contains(&acc) {
+                    steps.push(Step::Mkdir(cstr(&acc)?));
+                    made.push(acc.clone());
+                }
+            }
+            Ok(())
+        };
+        // The system: /usr and the merged-usr links, libraries' caches, certificates.
+        for top in [
+            "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/usr",
+        ] {
+            let host = Path::new(top);
+            match fs::symlink_metadata(host) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    let target = fs::read_link(host).map_err(SandboxError::Setup)?;
+                    steps.push(Step::Symlink {
+                        target: cstr(&target)?,
+                        at: cstr(r(top))?,
+                    });
+                }
+                Ok(m) if m.is_dir() => {
+                    mkdir_p(&mut steps, &r(top))?;
+                    steps.push(Step::Bind {
+                        src: cstr(host)?,
+                        dst: cstr(r(top))?,
+                        readonly: true,
+                    });
+                }
+                _ => {}
+            }
+        }
+        mkdir_p(&mut steps, &r("/etc"))?;
+        for name in ["passwd", "group", "hosts", "hostname", "resolv.conf"] {
+            steps.push(Step::Bind {
+                src: cstr(etc.join(name))?,
+                dst: cstr(r(&format!("/etc/{name}")))?,
+                readonly: true,
+            });
+        }
+        for shared in [
+            "/etc/ld.so.cache",
+            "/etc/ld.so.conf",
+            "/etc/ld.so.conf.d",
+            "/etc/ssl",
+            "/etc/ca-certificates",
+            "/etc/alternatives",
+            "/etc/localtime",
+            "/etc/nsswitch.conf",
+            "/etc/mime.types",
+        ] {
+            let host = Path::new(shared);
+            if let Ok(m) = fs::metadata(host) {
+                if m.is_dir() {
+                    mkdir_p(&mut steps, &r(shared))?;
+                }
+                steps.push(Step::Bind {
+                    src: cstr(host)?,
+                    dst: cstr(r(shared))?,
+                    readonly: true,
+                });
+            }
+        }
+        // Lambda's own layout.
+        mkdir_p(&mut steps, &r("/var/task"))?;
+        steps.push(Step::Bind {
+            src: cstr(&spec.cwd)?,
+            dst: cstr(r("/var/task"))?,
+            readonly: true,
+        });
+        mkdir_p(&mut steps, &r("/opt"))?;
+        if let Some(opt) = &spec.opt_dir {
+            steps.push(Step::Bind {
+                src: cstr(opt)?,
+                dst: cstr(r("/opt"))?,
+                readonly: true,
+            });
+        }
+        for (host, inside) in &spec.mounts {
+            if host.exists() && !inside.starts_with("/usr") {
+                let dst = root.join(inside.strip_prefix("/").unwrap_or(inside));
+                mkdir_p(&mut steps, &dst)?;
+                steps.push(Step::Bind {
+                    src: cstr(host)?,
+                    dst: cstr(&dst)?,
+                    readonly: true,
+                });
+            }
+        }
+        mkdir_p(&mut steps, &r("/tmp"))?;
+        steps.push(Step::Tmpfs {
+            dst: cstr(r("/tmp"))?,
+            data: cstr(format!("size={}m,mode=1777", spec.ephemeral_mb))?,
+        });
+        mkdir_p(&mut steps, &r("/proc"))?;
+        steps.push(Step::Proc(cstr(r("/proc"))?));
+        mkdir_p(&mut steps, &r("/dev"))?;
+        steps.push(Step::Tmpfs {
+            dst: cstr(r("/dev"))?,
+            data: cstr("size=64k,mode=755")?,
+        });
+        for dev in ["null", "zero", "random", "urandom", "full"] {
+            // An empty file to bind the device node onto (created after /dev's tmpfs).
+            steps.push(Step::Bind {
+                src: cstr(format!("/dev/{dev}"))?,
+                dst: cstr(r(&format!("/dev/{dev}")))?,
+                readonly: false,
+            });
+        }
+        steps.push(Step::Symlink {
+            target: cstr("/proc/self/fd")?,
+            at: cstr(r("/dev/fd"))?,
+        });
+        mkdir_p(&mut steps, &r("/.oldroot"))?;
+        Ok(steps)
+    }
+}
+
+impl Sandbox for NamespaceSandbox {
+    fn name(&self) -> &'static str {
+        "sandbox (namespaces + cgroups)"
+    }
+
+    fn layout(&self) -> Layout {
+        Layout::Lambda
+    }
+
+    fn network(&self, extra_ports: &[u16]) -> Result<EnvNetwork, SandboxError> {
+        let ports = extra_ports.to_vec();
+        let made = std::thread::spawn(move || -> std::io::Result<_> {
+            nix::sched::unshare(CloneFlags::CLONE_NEWNET)?;
+            loopback_up()?;
+            let api = std::net::TcpListener::bind(("127.0.0.1", 9001))?;
+            let extra = ports
+                .iter()
+                .map(|p| std::net::TcpListener::bind(("127.0.0.1", *p)))
+                .collect::<std::io::Result<Vec<_>>>()?;
+            let ns: OwnedFd = fs::File::open("/proc/thread-self/ns/net")?.into();
+            Ok((api, extra, ns))
+        })
+        .join()
+        .map_err(|_| SandboxError::Network(std::io::Error::other("network setup thread panicked")))?
+        .map_err(SandboxError::Network)?;
+        let (runtime_api, extra, ns) = made;
+        Ok(EnvNetwork {
+            runtime_api,
+            runtime_api_addr: "127.0.0.1:9001".into(),
+            extra,
+            netns: Some(Arc::new(ns)),
+        })
+    }
+
+    fn launch(&self, spec: &LaunchSpec) -> Result<Running, SandboxError> {
+        let n = self.next_uid.fetch_add(1, Ordering::Relaxed) % UID_SPAN;
+        let uid = UID_BASE + n;
+        let dir = self.work.join(&spec.id);
+        let steps = self.plan(spec, uid, &dir)?;
+        let root = cstr(dir.join("root"))?;
+        let old_root = cstr(dir.join("root/.oldroot"))?;
+        let program = cstr(&spec.program)?;
+        let cgroup = self
+            .cgroups
+            .create(
+                &spec.id,
+                Limits {
+                    memory_mb: spec.memory_mb,
+                    pids: RLIMIT_PROCS as u32,
+                },
+            )
+            .map_err(SandboxError::Setup)?;
+        let procs = cgroup.procs_files().map_err(SandboxError::Setup)?;
+        let procs_fds: Vec<i32> = procs.iter().map(AsRawFd::as_raw_fd).collect();
+        let netns = spec.netns.clone();
+        let netns_fd = netns.as_ref().map(|f| f.as_raw_fd());
+
+        let (reader, writer) = std::io::pipe().map_err(SandboxError::Pipe)?;
+        let stderr = writer.try_clone().map_err(SandboxError::Pipe)?;
+        let mut cmd = Command::new(&spec.program);
+        cmd.args(&spec.args)
+            .env_clear()
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(writer))
+            .stderr(Stdio::from(stderr))
+            .process_group(0)
+            .kill_on_drop(true);
+        let _ = &program;
+        // SAFETY: the closure runs in the forked child before exec and only makes raw system
+        // calls on data prepared above (no allocation, no locks). See the module docs for
+        // the order and why each step is there.
+        unsafe {
+            cmd.pre_exec(move || child_setup(&procs_fds, netns_fd, &steps, &root, &old_root, uid));
+        }
+        let child = cmd.spawn().map_err(|source| SandboxError::Spawn {
+            program: spec.program.display().to_string(),
+            source,
+        })?;
+        drop(cmd);
+        drop(procs);
+        let pid = child.id().unwrap_or(0);
+        let output = pipe::Receiver::from_owned_fd(reader.into()).map_err(SandboxError::Pipe)?;
+        // The per-environment files are bound into the child's own mount namespace; the
+        // directory itself can go once the child is running.
+        let _ = fs::remove_dir_all(&dir);
+        Ok(Running {
+            child,
+            output,
+            guard: ProcessGuard {
+                pid,
+                cgroup: Some(cgroup),
+            },
+        })
+    }
+}
+
+fn check(rc: libc::c_int) -> std::io::Result<()> {
+    if rc < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Everything between fork and exec (see the module docs). Runs in the forked child.
+fn child_setup(
+    procs_fds: &[i32],
+    netns_fd: Option<i32>,
+    steps: &[Step],
+    root: &CString,
+    old_root: &CString,
+    uid: u32,
+) -> std::io::Result<()> {
+    // SAFETY: raw system calls with valid, NUL-terminated paths prepared before fork.
+    unsafe {
+        // The runtime dies with the server.
+        check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL))?;
+        for fd in procs_fds {
+            check(libc::write(*fd, b"0".as_ptr().cast(), 1) as libc::c_int)?;
+        }
+        if let Some(fd) = netns_fd {
+            check(libc::setns(fd, libc::CLONE_NEWNET))?;
+        }
+        check(libc::unshare(
+            libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS,
+        ))?;
+        let pid = libc::fork();
+        if pid < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if pid > 0 {
+            // The reaper: hold nothing open (so spawn() sees the exec), wait, mirror the exit.
+            libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+            let mut status = 0;
+            while libc::waitpid(pid, &mut status, 0) < 0 {}
+            if libc::WIFSIGNALED(status) {
+                let sig = libc::WTERMSIG(status);
+                libc::signal(sig, libc::SIG_DFL);
+                libc::kill(libc::getpid(), sig);
+            }
+            libc::_exit(if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else {
+                1
+            });
+        }
+        check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL))?;
+        let none = std::ptr::null::<libc::c_char>();
+        check(libc::mount(
+            none,
+            c"/".as_ptr(),
+            none,
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ))?;
+        check(libc::mount(
+            c"tmpfs".as_ptr(),
+            root.as_ptr(),
+            c"tmpfs".as_ptr(),
+            0,
+            c"size=1m,mode=755".as_ptr().cast(),
+        ))?;
+        for step in steps {
+            match step {
+                Step::Mkdir(p) => {
+                    let rc = libc::mkdir(p.as_ptr(), 0o755);
+                    if rc < 0 && *libc::__errno_location() != libc::EEXIST {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Step::Symlink { target, at } => check(libc::symlink(target.as_ptr(), at.as_ptr()))?,
+                Step::Bind { src, dst, readonly } => {
+                    let mut st: libc::stat = std::mem::zeroed();
+                    check(libc::stat(src.as_ptr(), &mut st))?;
+                    if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+                        let fd = libc::open(
+                            dst.as_ptr(),
+                            libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                            0o644,
+                        );
+                        check(fd)?;
+                        libc::close(fd);
+                    }
+                    check(libc::mount(
+                        src.as_ptr(),
+                        dst.as_ptr(),
+                        none,
+                        libc::MS_BIND | libc::MS_REC,
+                        std::ptr::null(),
+                    ))?;
+                    if *readonly {
+                        let flags = libc::MS_BIND
+                            | libc::MS_REMOUNT
+                            | libc::MS_RDONLY
+                            | libc::MS_NOSUID
+                            | libc::MS_NODEV;
+                        check(libc::mount(
+                            none,
+                            dst.as_ptr(),
+                            none,
+                            flags,
+                            std::ptr::null(),
+                        ))?;
+                    }
+                }
+                Step::Tmpfs { dst, data } => check(libc::mount(
+                    c"tmpfs".as_ptr(),
+                    dst.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV,
+                    data.as_ptr().cast(),
+                ))?,
+                Step::Proc(dst) => check(libc::mount(
+                    c"proc".as_ptr(),
+                    dst.as_ptr(),
+                    c"proc".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    std::ptr::null(),
+                ))?,
+            }
+        }
+        check(
+            libc::syscall(libc::SYS_pivot_root, root.as_ptr(), old_root.as_ptr()) as libc::c_int,
+        )?;
+        check(libc::chdir(c"/".as_ptr()))?;
+        check(libc::umount2(c"/.oldroot".as_ptr(), libc::MNT_DETACH))?;
+        libc::rmdir(c"/.oldroot".as_ptr());
+        // The root itself becomes read-only too: only /tmp is writable.
+        check(libc::mount(
+            none,
+            c"/".as_ptr(),
+            none,
+            libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY,
+            std::ptr::null(),
+        ))?;
+        check(libc::sethostname(c"localhost".as_ptr(), 9))?;
+        check(libc::chdir(c"/var/task".as_ptr()))?;
+        let fds = libc::rlimit {
+            rlim_cur: RLIMIT_FDS,
+            rlim_max: RLIMIT_FDS,
+        };
+        check(libc::setrlimit(libc::RLIMIT_NOFILE, &fds))?;
+        let procs = libc::rlimit {
+            rlim_cur: RLIMIT_PROCS,
+            rlim_max: RLIMIT_PROCS,
+        };
+        check(libc::setrlimit(libc::RLIMIT_NPROC, &procs))?;
+        check(libc::setgroups(0, std::ptr::null()))?;
+        check(libc::setresgid(uid, uid, uid))?;
+        check(libc::setresuid(uid, uid, uid))?;
+        check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
+    }
+    Ok(())
+}
+
+/// Writes to stderr from the server (used in diagnostics of the plan in tests).
+#[allow(dead_code)]
+fn describe(steps: &[Step]) -> String {
+    let mut out = Vec::new();
+    for s in steps {
+        let _ = writeln!(out, "{s:?}");
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
