@@ -153,6 +153,65 @@ def floor_figures():
     return out
 
 
+def cold_starts(api, name):
+    """COLD_N first invokes of new environments: a configuration change retires the
+    environment each round. Returns (end-to-end, Init Duration) summaries."""
+    invoke = f"/2015-03-31/functions/{name}/invocations"
+    cold, inits = [], []
+    for i in range(COLD_N):
+        cfg = json.dumps({"Environment": {"Variables": {"ROUND": str(i)}}})
+        api.call("PUT", f"/2015-03-31/functions/{name}/configuration", cfg, {"content-type": "application/json"})
+        t = time.perf_counter()
+        status, headers, out = api.call("POST", invoke, b"{}", {"X-Amz-Log-Type": "Tail"})
+        cold.append((time.perf_counter() - t) * 1000)
+        assert status == 200 and out == b'{"ok": true}', (status, out)
+        log = base64.b64decode(headers.get("x-amz-log-result", "")).decode()
+        inits += [float(p.split()[2]) for p in log.split("\t") if p.startswith("Init Duration:")]
+    return summary(f"{name}: cold invoke (end to end)", cold), summary(f"{name}: Init Duration (REPORT)", inits)
+
+
+def sandbox_cold_starts():
+    """The same cold start under --isolation sandbox (needs root), at 1769 MB (one full
+    vCPU) and at 128 MB (Lambda's CPU share for 128 MB, about 7 % of a core)."""
+    if os.geteuid() != 0:
+        print("  (not root: the sandbox is skipped)")
+        return {}
+    data = tempfile.mkdtemp(prefix="nimbus-bench-sbx-")
+    port = free_port()
+    server = subprocess.Popen([NIMBUS, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data, "--no-python-sdk",
+                               "--isolation", "sandbox"], stdout=subprocess.DEVNULL,
+                              stderr=open(os.path.join(data, "server.log"), "w"), env={**os.environ, "NIMBUS_LOG": "warn"})
+    out = {}
+    try:
+        api = wait_for(port)
+        for memory in (1769, 128):
+            name = f"sbx{memory}"
+            body = json.dumps({"FunctionName": name, "Runtime": "python3.11", "Handler": "app.handler", "MemorySize": memory,
+                               "Role": "arn:aws:iam::000000000000:role/bench", "Code": {"ZipFile": base64.b64encode(make_zip()).decode()}})
+            status, _, resp = api.call("POST", "/2015-03-31/functions", body, {"content-type": "application/json"})
+            assert status == 201, resp
+            out[memory] = cold_starts(api, name)
+            show(out[memory][0])
+            show(out[memory][1])
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=10)
+        shutil.rmtree(data, ignore_errors=True)
+    return out
+
+
+def wait_for(port):
+    api = Api(port)
+    for _ in range(200):
+        try:
+            if api.call("GET", "/_nimbus/health")[0] == 200:
+                return api
+        except OSError:
+            api = Api(port)
+            time.sleep(0.05)
+    raise RuntimeError("server did not start")
+
+
 def real_python():
     for p in ("/usr/bin/python3",):
         if os.path.exists(p):
@@ -200,25 +259,10 @@ def main():
         results["warm"]["invocations_per_s"] = round(WARM_N / elapsed)
         show(results["warm"], f"  {results['warm']['invocations_per_s']} inv/s")
 
-        print("Nimbus cold start (first invoke of a new environment):")
-        cold, inits = [], []
-        for i in range(COLD_N):
-            # A configuration change retires the environment: the next invoke is cold.
-            cfg = json.dumps({"Environment": {"Variables": {"ROUND": str(i)}}})
-            api.call("PUT", "/2015-03-31/functions/bench/configuration", cfg, {"content-type": "application/json"})
-            t = time.perf_counter()
-            status, headers, out = api.call("POST", invoke, event, {"X-Amz-Log-Type": "Tail"})
-            cold.append((time.perf_counter() - t) * 1000)
-            assert status == 200 and out == b'{"ok": true}', (status, out)
-            log = base64.b64decode(headers.get("x-amz-log-result", "")).decode()
-            for part in log.split("\t"):
-                if part.startswith("Init Duration:"):
-                    inits.append(float(part.split()[2]))
-        results["cold"] = summary("nimbus: cold invoke (end to end)", cold)
+        print("Nimbus cold start (first invoke of a new environment), process isolation:")
+        results["cold"], results["init"] = cold_starts(api, "bench")
         show(results["cold"])
-        if inits:
-            results["init"] = summary("nimbus: Init Duration (REPORT)", inits)
-            show(results["init"])
+        show(results["init"])
 
         print("Nimbus under concurrency (nimbus bench, Rust keep-alive clients):")
         results["concurrent"] = {}
@@ -256,6 +300,11 @@ def main():
         except subprocess.TimeoutExpired:
             server.kill()
         shutil.rmtree(data, ignore_errors=True)
+
+    print("Nimbus cold start with the namespace sandbox (--isolation sandbox):")
+    sbx = sandbox_cold_starts()
+    if sbx:
+        results["sandbox_cold"] = {m: {"cold": c, "init": i} for m, (c, i) in sbx.items()}
 
     if FLOOR_BIN and os.path.exists(FLOOR_BIN):
         print("Floor on this machine, same run (shared/bench-floor):")

@@ -353,7 +353,8 @@ impl Environment {
                 let message = format!("RequestId: {request_id} Error: Runtime exited with error: {status}");
                 let error_type = if self.guard.oom_killed() { "Runtime.OutOfMemory" } else { "Runtime.ExitError" };
                 self.platform_line(format!("{message}\n{error_type}"));
-                return Some(self.finish_failure(&request_id, init_ms, error_type, message, function).await);
+                let duration_ms = started.at.elapsed().as_secs_f64() * 1000.0;
+                return Some(self.finish_failure(&request_id, init_ms, duration_ms, error_type, message, function).await);
             }
             _ = tokio::time::sleep_until(deadline) => None,
         };
@@ -471,6 +472,7 @@ impl Environment {
         self.finish_failure(
             request_id,
             Some(init_ms),
+            0.0,
             "Runtime.ExitError",
             message,
             function,
@@ -519,17 +521,20 @@ impl Environment {
         &mut self,
         request_id: &str,
         init_ms: Option<f64>,
+        duration_ms: f64,
         error_type: &str,
         message: String,
         function: &FunctionRecord,
     ) -> RunResult {
+        // Read the peak before the environment goes (its cgroup keeps the figure).
+        let max_memory_mb = self.guard.max_memory_used_mb();
         self.kill();
         self.platform_line(report::end(request_id));
         self.platform_line(report::report(&report::Report {
             request_id,
-            duration_ms: 0.0,
+            duration_ms,
             memory_mb: self.memory_mb,
-            max_memory_mb: None,
+            max_memory_mb,
             init_ms,
             status: Some(("error", error_type)),
         }));
@@ -542,7 +547,7 @@ impl Environment {
                 executed_version: function.version.clone(),
                 log_tail,
                 init_ms,
-                duration_ms: 0.0,
+                duration_ms,
             },
             reusable: false,
         }

@@ -134,6 +134,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
         .context("preparing runtimes")?,
     );
+    if args.isolation == "sandbox" {
+        let rt = runtimes.clone();
+        std::thread::spawn(move || {
+            rt.precompile_python_bootstrap(std::path::Path::new("/var/runtime/python/bootstrap.py"))
+        });
+    }
     let (logs, log_writer) = LogSink::start(store.clone());
     let connect_host = if args.listen.ip().is_unspecified() {
         "127.0.0.1".to_string()

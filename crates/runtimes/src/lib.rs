@@ -131,6 +131,28 @@ impl Runtimes {
         out
     }
 
+    /// Compiles the Python bootstrap's bytecode cache, for every interpreter, as a runtime
+    /// that sees the bootstrap at `seen_as` will look for it: sandboxed runtimes see a
+    /// read-only runtime directory and cannot write the cache themselves. Blocking.
+    pub fn precompile_python_bootstrap(&self, seen_as: &Path) {
+        let bootstrap = self.dir.join("python/bootstrap.py");
+        for python in self.pythons.values() {
+            let status = std::process::Command::new(python)
+                .args(["-I", "-S", "-B"])
+                .arg(&bootstrap)
+                .env_clear()
+                .env("_NIMBUS_BOOTSTRAP_SEEN_AS", seen_as)
+                .env("_NIMBUS_BOOTSTRAP_PRECOMPILE", "1")
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+            if !status.is_ok_and(|s| s.success()) {
+                tracing::debug!(python = %python.display(), "could not precompile the bootstrap");
+            }
+        }
+    }
+
     /// Pythons that can install packages (for the managed SDK).
     pub fn python_candidates(&self) -> Vec<PathBuf> {
         self.pythons.values().rev().cloned().collect()

@@ -1247,9 +1247,14 @@ def _load_implementation(namespace):
     import _imp
 
     filename = namespace.get("__file__") or "<nimbus-bootstrap>"
+    # The server precompiles the cache for the path sandboxed runtimes see the file at
+    # (/var/runtime/...), where they cannot write it themselves.
+    import os
+
+    seen_as = os.environ.pop("_NIMBUS_BOOTSTRAP_SEEN_AS", None) or filename
     source = ("\n" * _IMPL_LINE + _IMPL).encode("utf-8")
     magic = sys.modules["_frozen_importlib_external"].MAGIC_NUMBER
-    key = _imp.source_hash(0x4E494D42, source + b"\0" + filename.encode("utf-8", "surrogateescape"))
+    key = _imp.source_hash(0x4E494D42, source + b"\0" + seen_as.encode("utf-8", "surrogateescape"))
     tag = sys.implementation.cache_tag
     path = None
     code = None
@@ -1264,10 +1269,8 @@ def _load_implementation(namespace):
         except Exception:
             code = None
     if code is None:
-        code = compile(source, filename, "exec", dont_inherit=True)
+        code = compile(source, seen_as, "exec", dont_inherit=True)
         if path is not None:
-            import os
-
             tmp = "%s.%d.tmp" % (path, os.getpid())
             try:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -1284,5 +1287,5 @@ def _load_implementation(namespace):
 
 _load_implementation(globals())
 
-if __name__ == "__main__":
+if __name__ == "__main__" and not __import__("os").environ.get("_NIMBUS_BOOTSTRAP_PRECOMPILE"):
     _run()

@@ -1,0 +1,198 @@
+"""The namespace sandbox (`--isolation sandbox`), proven with hostile functions: what a
+function can see, write, reach and exhaust, and that nothing is left behind."""
+
+import base64
+import json
+import os
+import time
+
+import pytest
+
+from .conftest import ROLE, ServerFactory, make_zip, unique_name, wait_until
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the namespace sandbox needs root")
+
+PROBE = r'''
+import os, socket, subprocess, sys
+def handler(event, context):
+    out = {"uid": os.getuid(), "gid": os.getgid(), "pid": os.getpid(), "cwd": os.getcwd(),
+           "task_root": os.environ["LAMBDA_TASK_ROOT"], "runtime_api": os.environ["AWS_LAMBDA_RUNTIME_API"],
+           "root": sorted(os.listdir("/")), "hostname": socket.gethostname(),
+           "processes": sorted(p for p in os.listdir("/proc") if p.isdigit())}
+    def can_write(path):
+        try:
+            with open(path, "w") as f:
+                f.write("x")
+            return True
+        except OSError:
+            return False
+    out["write_task"] = can_write("/var/task/evil")
+    out["write_etc"] = can_write("/etc/evil")
+    out["write_usr"] = can_write("/usr/evil")
+    out["write_tmp"] = can_write("/tmp/fine")
+    st = os.statvfs("/tmp")
+    out["tmp_mb"] = st.f_blocks * st.f_frsize // (1024 * 1024)
+    out["sees_data_dir"] = os.path.exists(event["data_dir"])
+    out["sees_root_home"] = os.path.exists("/root/.bashrc")
+    out["opt"] = sorted(os.listdir("/opt"))
+    try:
+        s = socket.create_connection(("127.0.0.1", event["host_port"]), timeout=1)
+        s.close()
+        out["host_port"] = "open"
+    except OSError as e:
+        out["host_port"] = e.errno
+    import resource
+    out["nofile"] = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    out["no_new_privs"] = [l.split()[1] for l in open("/proc/self/status") if l.startswith("NoNewPrivs")][0]
+    out["cap_eff"] = [l.split()[1] for l in open("/proc/self/status") if l.startswith("CapEff")][0]
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    out["mount"] = libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, None) == 0
+    return out
+'''
+
+HOG = r'''
+import threading, time
+def handler(event, context):
+    if event.get("memory"):
+        blocks = []
+        while True:
+            blocks.append(bytearray(16 * 1024 * 1024))
+    if event.get("threads"):
+        started = 0
+        try:
+            for _ in range(5000):
+                threading.Thread(target=time.sleep, args=(5,), daemon=True).start()
+                started += 1
+        except RuntimeError:
+            pass
+        return {"threads": started}
+    return {"ok": True}
+'''
+
+
+@pytest.fixture(scope="module")
+def sandboxed(tmp_path_factory, nimbus_bin):
+    factory = ServerFactory(nimbus_bin, tmp_path_factory.mktemp("sandbox"))
+    srv = factory.new("sandboxed", extra_args=["--isolation", "sandbox"])
+    yield srv
+    factory.close()
+
+
+@pytest.fixture(scope="module")
+def slam(sandboxed):
+    return sandboxed.lambda_client()
+
+
+def _create(lam, code, memory=1769, **kw):
+    name = unique_name("sbx")
+    lam.create_function(FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler",
+                        Code={"ZipFile": make_zip({"app.py": code})}, MemorySize=memory, Timeout=20, **kw)
+    return name
+
+
+def _invoke(lam, name, event):
+    r = lam.invoke(FunctionName=name, Payload=json.dumps(event).encode(), LogType="Tail")
+    return r.get("FunctionError"), json.loads(r["Payload"].read()), base64.b64decode(r["LogResult"]).decode()
+
+
+def test_a_function_sees_only_its_own_sandbox(sandboxed, slam):
+    name = _create(slam, PROBE, EphemeralStorage={"Size": 700})
+    err, out, log = _invoke(slam, name, {"data_dir": str(sandboxed.data_dir), "host_port": sandboxed.port + 1})
+    assert err is None, (out, log)
+    assert out["uid"] >= 1000 and out["gid"] >= 1000
+    assert out["pid"] == 1 and len(out["processes"]) <= 3, out["processes"]
+    assert out["cwd"] == out["task_root"] == "/var/task"
+    assert out["runtime_api"] == "127.0.0.1:9001"
+    assert not out["write_task"] and not out["write_etc"] and not out["write_usr"]
+    assert out["write_tmp"] and 650 <= out["tmp_mb"] <= 700
+    assert not out["sees_data_dir"] and not out["sees_root_home"]
+    assert out["host_port"] != "open"
+    assert out["nofile"] == 1024
+    assert out["no_new_privs"] == "1" and int(out["cap_eff"], 16) == 0
+    assert out["mount"] is False
+    assert "home" not in out["root"]
+
+
+def test_functions_reach_nimbus_itself(slam):
+    code = (
+        "import json, urllib.request, os\n"
+        "def handler(e, c):\n"
+        "    url = os.environ['AWS_ENDPOINT_URL'] + '/2015-03-31/functions'\n"
+        "    return [f['FunctionName'] for f in json.load(urllib.request.urlopen(url))['Functions']]\n"
+    )
+    name = _create(slam, code)
+    err, out, _ = _invoke(slam, name, {})
+    assert err is None and name in out
+
+
+def test_out_of_memory_is_reported_and_the_environment_replaced(slam):
+    name = _create(slam, HOG, memory=128)
+    err, out, log = _invoke(slam, name, {"memory": True})
+    assert err == "Unhandled" and out["errorType"] == "Runtime.OutOfMemory", (out, log)
+    assert "Max Memory Used: 128 MB" in log or "Max Memory Used: 127 MB" in log, log
+    err, out, _ = _invoke(slam, name, {})
+    assert err is None and out == {"ok": True}
+
+
+def test_thread_bombs_hit_the_pids_limit(slam):
+    name = _create(slam, HOG)
+    err, out, _ = _invoke(slam, name, {"threads": True})
+    assert err is None and out["threads"] < 1024
+
+
+def test_layers_are_mounted_at_opt(slam):
+    layer = slam.publish_layer_version(LayerName=unique_name("sbxlayer"),
+                                      Content={"ZipFile": make_zip({"python/layer_mod.py": "VALUE = 'from /opt'\n"})})
+    code = "import layer_mod\ndef handler(e, c):\n    return layer_mod.VALUE + ' ' + layer_mod.__file__\n"
+    name = _create(slam, code, Layers=[layer["LayerVersionArn"]])
+    err, out, _ = _invoke(slam, name, {})
+    assert err is None and out == "from /opt /opt/python/layer_mod.py"
+
+
+def test_node_and_custom_runtimes_run_sandboxed(slam):
+    node = unique_name("sbxnode")
+    slam.create_function(FunctionName=node, Runtime="nodejs20.x", Role=ROLE, Handler="index.handler", MemorySize=1769,
+                         Code={"ZipFile": make_zip({"index.js": "exports.handler = async () => ({uid: process.getuid(), cwd: process.cwd()});\n"})})
+    err, out, _ = _invoke(slam, node, {})
+    assert err is None and out["uid"] >= 1000 and out["cwd"] == "/var/task"
+    boot = (
+        "#!/bin/sh\n"
+        "while true; do\n"
+        "  exec 3<>/dev/null\n"
+        "  python3 -c \"import http.client,os;c=http.client.HTTPConnection(os.environ['AWS_LAMBDA_RUNTIME_API']);"
+        "c.request('GET','/2018-06-01/runtime/invocation/next');r=c.getresponse();i=r.getheader('Lambda-Runtime-Aws-Request-Id');r.read();"
+        "c.request('POST','/2018-06-01/runtime/invocation/'+i+'/response','\\\"'+os.getcwd()+'\\\"');c.getresponse().read()\"\n"
+        "done\n"
+    )
+    custom = unique_name("sbxcustom")
+    slam.create_function(FunctionName=custom, Runtime="provided.al2023", Role=ROLE, Handler="x", MemorySize=1769,
+                         Code={"ZipFile": make_zip({"bootstrap": boot})})
+    err, out, _ = _invoke(slam, custom, {})
+    assert err is None and out == "/var/task"
+
+
+def test_nothing_is_left_behind(tmp_path, nimbus_bin):
+    factory = ServerFactory(nimbus_bin, tmp_path)
+    try:
+        srv = factory.new("cleanup", extra_args=["--isolation", "sandbox"])
+        lam = srv.lambda_client()
+        name = _create(lam, HOG)
+        for _ in range(3):
+            assert _invoke(lam, name, {})[0] is None
+        cgroup_root = None
+        for line in open("/proc/self/cgroup"):
+            _, ctrls, path = line.strip().split(":", 2)
+            if "memory" in ctrls.split(","):
+                cgroup_root = f"/sys/fs/cgroup/memory{path}/nimbus"
+        if not cgroup_root or not os.path.isdir(cgroup_root):
+            cgroup_root = None
+        code, _ = srv.stop()
+        assert code == 0
+        if cgroup_root:
+            wait_until(lambda: not [d for d in os.listdir(cgroup_root) if os.path.isdir(os.path.join(cgroup_root, d))],
+                       timeout=10, message="environment cgroups removed")
+        # No host mounts are made at all: the sandbox's tree lives in its own mount namespace.
+        assert str(srv.data_dir) not in open("/proc/self/mounts").read()
+    finally:
+        factory.close()
