@@ -40,12 +40,77 @@ const RLIMIT_PROCS: u64 = 1024;
 const UID_BASE: u32 = 200_000;
 const UID_SPAN: u32 = 100_000;
 
+/// System calls a function never needs (they administer the machine, cross isolation
+/// boundaries or inspect other processes); they fail with EPERM in an environment.
+const DENIED_SYSCALLS: &[libc::c_long] = &[
+    libc::SYS_mount,
+    libc::SYS_umount2,
+    libc::SYS_pivot_root,
+    libc::SYS_chroot,
+    libc::SYS_setns,
+    libc::SYS_unshare,
+    libc::SYS_ptrace,
+    libc::SYS_process_vm_readv,
+    libc::SYS_process_vm_writev,
+    libc::SYS_kexec_load,
+    libc::SYS_kexec_file_load,
+    libc::SYS_reboot,
+    libc::SYS_init_module,
+    libc::SYS_finit_module,
+    libc::SYS_delete_module,
+    libc::SYS_bpf,
+    libc::SYS_perf_event_open,
+    libc::SYS_keyctl,
+    libc::SYS_add_key,
+    libc::SYS_request_key,
+    libc::SYS_userfaultfd,
+    libc::SYS_open_by_handle_at,
+    libc::SYS_name_to_handle_at,
+    libc::SYS_swapon,
+    libc::SYS_swapoff,
+    libc::SYS_acct,
+    libc::SYS_quotactl,
+    libc::SYS_settimeofday,
+    libc::SYS_clock_settime,
+    libc::SYS_clock_adjtime,
+    libc::SYS_adjtimex,
+    libc::SYS_syslog,
+    libc::SYS_fanotify_init,
+    libc::SYS_lookup_dcookie,
+    libc::SYS_iopl,
+    libc::SYS_ioperm,
+];
+
+/// The seccomp filter every environment gets (built once).
+fn seccomp_filter() -> Result<seccompiler::BpfProgram, SandboxError> {
+    let rules = DENIED_SYSCALLS
+        .iter()
+        .map(|nr| (i64::from(*nr), vec![]))
+        .collect();
+    let arch = if cfg!(target_arch = "aarch64") {
+        seccompiler::TargetArch::aarch64
+    } else {
+        seccompiler::TargetArch::x86_64
+    };
+    let filter = seccompiler::SeccompFilter::new(
+        rules,
+        seccompiler::SeccompAction::Allow,
+        seccompiler::SeccompAction::Errno(libc::EPERM as u32),
+        arch,
+    )
+    .map_err(|e| SandboxError::Setup(std::io::Error::other(e)))?;
+    filter
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| SandboxError::Setup(std::io::Error::other(e)))
+}
+
 /// The namespace sandbox. Needs root (or CAP_SYS_ADMIN) on the host.
 #[derive(Debug)]
 pub struct NamespaceSandbox {
     work: PathBuf,
     cgroups: Cgroups,
     next_uid: AtomicU32,
+    seccomp: Arc<seccompiler::BpfProgram>,
 }
 
 /// One step of building the root, with its paths already converted for use after fork.
@@ -130,6 +195,7 @@ impl NamespaceSandbox {
             work: work.to_path_buf(),
             cgroups,
             next_uid: AtomicU32::new(0),
+            seccomp: Arc::new(seccomp_filter()?),
         })
     }
 
@@ -333,6 +399,7 @@ impl Sandbox for NamespaceSandbox {
         let procs_fds: Vec<i32> = procs.iter().map(AsRawFd::as_raw_fd).collect();
         let netns = spec.netns.clone();
         let netns_fd = netns.as_ref().map(|f| f.as_raw_fd());
+        let seccomp = self.seccomp.clone();
 
         let (reader, writer) = std::io::pipe().map_err(SandboxError::Pipe)?;
         let stderr = writer.try_clone().map_err(SandboxError::Pipe)?;
@@ -350,7 +417,11 @@ impl Sandbox for NamespaceSandbox {
         // calls on data prepared above (no allocation, no locks). See the module docs for
         // the order and why each step is there.
         unsafe {
-            cmd.pre_exec(move || child_setup(&procs_fds, netns_fd, &steps, &root, &old_root, uid));
+            cmd.pre_exec(move || {
+                child_setup(&procs_fds, netns_fd, &steps, &root, &old_root, uid)?;
+                // Last: every step above needed calls the filter takes away.
+                seccompiler::apply_filter(&seccomp).map_err(|_| std::io::Error::last_os_error())
+            });
         }
         let child = cmd.spawn().map_err(|source| SandboxError::Spawn {
             program: spec.program.display().to_string(),
