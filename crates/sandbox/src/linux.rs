@@ -82,6 +82,8 @@ const DENIED_SYSCALLS: &[libc::c_long] = &[
 ];
 
 /// The seccomp filter every environment gets (built once).
+// `c_long` is not `i64` on every target.
+#[allow(clippy::useless_conversion)]
 fn seccomp_filter() -> Result<seccompiler::BpfProgram, SandboxError> {
     let rules = DENIED_SYSCALLS
         .iter()
