@@ -607,8 +607,9 @@ def _session_servers(tmp_path_factory, nimbus_bin):
 
 @pytest.fixture(scope="session")
 def server(_session_servers) -> Server:
-    """The shared Nimbus server for the whole session (started on first use)."""
-    srv = _session_servers.new("nimbus")
+    """The shared Nimbus server for the whole session (started on first use).
+    NIMBUS_E2E_SERVER_ARGS adds arguments, e.g. "--isolation sandbox"."""
+    srv = _session_servers.new("nimbus", extra_args=os.environ.get("NIMBUS_E2E_SERVER_ARGS", "").split())
     yield srv
     rc, took = srv.stop()
     if rc != 0:
