@@ -113,6 +113,15 @@ impl Cgroups {
         })
     }
 
+    /// A placeholder for tests that never create cgroups.
+    #[cfg(test)]
+    pub(crate) fn unavailable() -> Cgroups {
+        Cgroups {
+            layout: Layout::V2(PathBuf::from("/nonexistent")),
+            cpus: 1,
+        }
+    }
+
     pub fn version(&self) -> &'static str {
         match self.layout {
             Layout::V1(_) => "v1",

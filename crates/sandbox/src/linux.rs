@@ -17,7 +17,7 @@
 
 use std::ffi::CString;
 use std::fs;
-use std::io::Write;
+
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -606,12 +606,57 @@ fn child_setup(
     Ok(())
 }
 
-/// Writes to stderr from the server (used in diagnostics of the plan in tests).
-#[allow(dead_code)]
+/// The plan, one step per line (for tests and debugging).
+#[cfg(test)]
 fn describe(steps: &[Step]) -> String {
-    let mut out = Vec::new();
-    for s in steps {
-        let _ = writeln!(out, "{s:?}");
+    steps.iter().map(|s| format!("{s:?}\n")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seccomp_filter_compiles() {
+        let prog = seccomp_filter().unwrap();
+        // An architecture check, one test per denied call, and the default action at least.
+        assert!(prog.len() > DENIED_SYSCALLS.len());
     }
-    String::from_utf8_lossy(&out).into_owned()
+
+    #[test]
+    fn the_root_plan_has_lambdas_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let code = dir.path().join("code");
+        std::fs::create_dir(&code).unwrap();
+        let sandbox = NamespaceSandbox {
+            work: dir.path().to_path_buf(),
+            cgroups: Cgroups::unavailable(),
+            next_uid: AtomicU32::new(0),
+            seccomp: Arc::new(seccomp_filter().unwrap()),
+        };
+        let spec = LaunchSpec {
+            program: "/usr/bin/true".into(),
+            args: vec![],
+            cwd: code,
+            env: vec![],
+            memory_mb: 128,
+            ephemeral_mb: 512,
+            opt_dir: None,
+            mounts: vec![],
+            netns: None,
+            id: "t".into(),
+        };
+        let plan = describe(&sandbox.plan(&spec, 200_000, &dir.path().join("t")).unwrap());
+        for needle in [
+            "var/task",
+            "\"size=512m,mode=1777\"",
+            "Proc(",
+            "/.oldroot",
+            "etc/passwd",
+        ] {
+            assert!(plan.contains(needle), "{needle} missing from\n{plan}");
+        }
+        let passwd = std::fs::read_to_string(dir.path().join("t/etc/passwd")).unwrap();
+        assert!(passwd.contains("sbx_user:x:200000:200000"));
+    }
 }
