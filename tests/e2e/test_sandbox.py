@@ -206,3 +206,24 @@ def test_nothing_is_left_behind(tmp_path, nimbus_bin):
         assert str(srv.data_dir) not in open("/proc/self/mounts").read()
     finally:
         factory.close()
+
+
+def test_environments_are_frozen_between_invocations(slam):
+    """A background thread makes no progress while its environment waits for work."""
+    code = (
+        "import threading, time\n"
+        "TICKS = [0]\n"
+        "def tick():\n"
+        "    while True:\n"
+        "        TICKS[0] += 1\n"
+        "        time.sleep(0.01)\n"
+        "threading.Thread(target=tick, daemon=True).start()\n"
+        "def handler(e, c):\n"
+        "    return TICKS[0]\n"
+    )
+    name = _create(slam, code)
+    _invoke(slam, name, {})
+    first = _invoke(slam, name, {})[1]
+    time.sleep(1.5)  # unfrozen, the thread would tick ~150 times meanwhile
+    second = _invoke(slam, name, {})[1]
+    assert second - first < 40, (first, second)

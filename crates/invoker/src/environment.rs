@@ -272,6 +272,17 @@ impl Environment {
         }
     }
 
+    /// Freezes the environment while it waits in its pool: background work does not run
+    /// (and burns no CPU) between invocations, as on Lambda.
+    pub(crate) fn freeze(&self) {
+        self.guard.freeze();
+    }
+
+    /// Thaws the environment for an invocation.
+    pub(crate) fn thaw(&self) {
+        self.guard.thaw();
+    }
+
     /// Whether the runtime process is still there.
     pub(crate) fn is_alive(&self) -> bool {
         self.exited.borrow().is_none()

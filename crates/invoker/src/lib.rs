@@ -126,6 +126,8 @@ impl Pool {
         let mut idle = self.lock();
         while let Some(env) = idle.pop() {
             if env.generation == generation && env.is_alive() {
+                drop(idle);
+                env.thaw();
                 return Some(env);
             }
             env.kill();
@@ -178,6 +180,8 @@ pub struct Invoker {
     concurrency: Concurrency,
     memory: Arc<MemoryBudget>,
     provisioned: DashMap<PoolKey, Arc<Provisioned>>,
+    /// Freeze idle environments (cgroup freezer), as Lambda does.
+    freeze_idle: bool,
 }
 
 /// The host memory environments may claim, counted in their configured `MemorySize`.
@@ -221,7 +225,14 @@ impl Invoker {
                 used_mb: AtomicU64::new(0),
             }),
             provisioned: DashMap::new(),
+            freeze_idle: true,
         }
+    }
+
+    /// Whether idle environments are frozen (where the sandbox has a freezer).
+    pub fn with_freezing(mut self, on: bool) -> Self {
+        self.freeze_idle = on;
+        self
     }
 
     /// Keeps `n` initialised environments of `function` (a published version) ready, with
@@ -306,6 +317,9 @@ impl Invoker {
                 return self.provision_failed(set, reason);
             }
             env.last_used = std::time::Instant::now();
+            if self.freeze_idle {
+                env.freeze();
+            }
             pool.lock().push(env);
         }
         set.ready.store(true, Ordering::Release);
@@ -489,6 +503,9 @@ impl Invoker {
         self.count(&function, &result.response);
         if result.reusable && env.is_alive() {
             env.last_used = std::time::Instant::now();
+            if self.freeze_idle {
+                env.freeze();
+            }
             let mut idle = pool.lock();
             idle.push(env);
         } else {

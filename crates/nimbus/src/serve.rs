@@ -56,6 +56,10 @@ pub struct ServeArgs {
     /// physical memory); idle environments are evicted least recently used first.
     #[arg(long, env = "NIMBUS_MEMORY_BUDGET")]
     memory_budget: Option<u64>,
+    /// Do not freeze idle sandboxed environments (Lambda freezes them; thawing costs a
+    /// little latency per warm invoke).
+    #[arg(long)]
+    no_freeze: bool,
     /// Do not install the managed boto3 for Python functions.
     #[arg(long)]
     no_python_sdk: bool,
@@ -177,7 +181,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .memory_budget
         .unwrap_or_else(|| physical_memory_mb() * 4 / 5);
     let invoker = Arc::new(
-        Invoker::new(platform, sandbox.clone(), concurrency).with_memory_budget(memory_budget),
+        Invoker::new(platform, sandbox.clone(), concurrency)
+            .with_memory_budget(memory_budget)
+            .with_freezing(!args.no_freeze),
     );
     let catalog = Catalog::load(
         identity.clone(),

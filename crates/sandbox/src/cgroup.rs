@@ -94,7 +94,7 @@ impl Cgroups {
             });
         }
         let mut dirs = Vec::new();
-        for ctrl in ["memory", "cpu", "pids"] {
+        for ctrl in ["memory", "cpu", "pids", "freezer"] {
             let hierarchy = root.join(ctrl);
             if !hierarchy.join("cgroup.procs").exists() {
                 return Err(std::io::Error::other(format!(
@@ -157,7 +157,8 @@ impl Cgroups {
                             write(&dir.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
                             write(&dir.join("cpu.cfs_quota_us"), &quota.to_string())?;
                         }
-                        _ => write(&dir.join("pids.max"), &limits.pids.to_string())?,
+                        "pids" => write(&dir.join("pids.max"), &limits.pids.to_string())?,
+                        _ => {}
                     }
                     dirs.push(dir);
                 }
@@ -240,8 +241,32 @@ impl EnvCgroup {
         })) > 0
     }
 
+    fn freezer_file(&self) -> Option<(PathBuf, &'static str, &'static str)> {
+        if self.v2 {
+            return Some((self.dirs[0].join("cgroup.freeze"), "1", "0"));
+        }
+        self.dirs
+            .iter()
+            .find(|d| d.components().any(|c| c.as_os_str() == "freezer"))
+            .map(|d| (d.join("freezer.state"), "FROZEN", "THAWED"))
+    }
+
+    /// Freezes every process of the environment (between invocations, as Lambda does).
+    pub fn freeze(&self) -> bool {
+        self.freezer_file()
+            .is_some_and(|(f, frozen, _)| write(&f, frozen).is_ok())
+    }
+
+    /// Thaws the environment for its next invocation.
+    pub fn thaw(&self) -> bool {
+        self.freezer_file()
+            .is_some_and(|(f, _, thawed)| write(&f, thawed).is_ok())
+    }
+
     /// Kills every process in the environment.
     pub fn kill_all(&self) {
+        // Frozen tasks cannot die: thaw first.
+        self.thaw();
         if self.v2 && write(&self.dirs[0].join("cgroup.kill"), "1").is_ok() {
             return;
         }

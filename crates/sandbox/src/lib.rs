@@ -116,6 +116,20 @@ impl ProcessGuard {
         }
     }
 
+    /// Freezes the environment between invocations (no-op without cgroups).
+    pub fn freeze(&self) {
+        if let Some(cg) = &self.cgroup {
+            cg.freeze();
+        }
+    }
+
+    /// Thaws the environment before it gets an event.
+    pub fn thaw(&self) {
+        if let Some(cg) = &self.cgroup {
+            cg.thaw();
+        }
+    }
+
     /// Whether the environment was killed for exceeding its memory.
     pub fn oom_killed(&self) -> bool {
         self.cgroup.as_ref().is_some_and(EnvCgroup::oom_killed)
