@@ -165,6 +165,38 @@ pub trait Sandbox: Send + Sync + 'static {
     fn launch(&self, spec: &LaunchSpec) -> Result<Running, SandboxError>;
 }
 
+/// The runtime's command: the whole environment given explicitly, stdout and stderr merged
+/// into one pipe (returned), its own process group, killed if dropped.
+pub(crate) fn command(spec: &LaunchSpec) -> Result<(Command, std::io::PipeReader), SandboxError> {
+    let (reader, writer) = std::io::pipe().map_err(SandboxError::Pipe)?;
+    let stderr = writer.try_clone().map_err(SandboxError::Pipe)?;
+    let mut cmd = Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::from(stderr))
+        .process_group(0)
+        .kill_on_drop(true);
+    Ok((cmd, reader))
+}
+
+/// Wraps a spawned runtime.
+pub(crate) fn running(
+    child: Child,
+    reader: std::io::PipeReader,
+    cgroup: Option<EnvCgroup>,
+) -> Result<Running, SandboxError> {
+    let pid = child.id().unwrap_or(0);
+    let output = pipe::Receiver::from_owned_fd(reader.into()).map_err(SandboxError::Pipe)?;
+    Ok(Running {
+        child,
+        output,
+        guard: ProcessGuard { pid, cgroup },
+    })
+}
+
 /// Plain host processes: fast and portable, and not isolated at all.
 #[derive(Debug, Default)]
 pub struct ProcessSandbox;
@@ -195,18 +227,8 @@ impl Sandbox for ProcessSandbox {
     }
 
     fn launch(&self, spec: &LaunchSpec) -> Result<Running, SandboxError> {
-        let (reader, writer) = std::io::pipe().map_err(SandboxError::Pipe)?;
-        let stderr = writer.try_clone().map_err(SandboxError::Pipe)?;
-        let mut cmd = Command::new(&spec.program);
-        cmd.args(&spec.args)
-            .current_dir(&spec.cwd)
-            .env_clear()
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(writer))
-            .stderr(Stdio::from(stderr))
-            .process_group(0)
-            .kill_on_drop(true);
+        let (mut cmd, reader) = command(spec)?;
+        cmd.current_dir(&spec.cwd);
         // SAFETY: between fork and exec only async-signal-safe work happens here: one
         // prctl(2) so the runtime dies with the server instead of outliving a crash.
         unsafe {
@@ -218,15 +240,9 @@ impl Sandbox for ProcessSandbox {
             program: spec.program.display().to_string(),
             source,
         })?;
-        // The Command (holding our copies of the write ends) is dropped here, so the pipe
+        // The Command holds our copies of the pipe's write ends: drop it so the pipe
         // reports EOF once the runtime and its children exit.
         drop(cmd);
-        let pid = child.id().unwrap_or(0);
-        let output = pipe::Receiver::from_owned_fd(reader.into()).map_err(SandboxError::Pipe)?;
-        Ok(Running {
-            child,
-            output,
-            guard: ProcessGuard { pid, cgroup: None },
-        })
+        running(child, reader, None)
     }
 }

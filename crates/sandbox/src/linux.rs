@@ -21,16 +21,13 @@ use std::fs;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use nix::sched::CloneFlags;
-use tokio::net::unix::pipe;
-use tokio::process::Command;
 
 use crate::cgroup::{Cgroups, Limits};
-use crate::{EnvNetwork, LaunchSpec, Layout, ProcessGuard, Running, Sandbox, SandboxError};
+use crate::{EnvNetwork, LaunchSpec, Layout, Running, Sandbox, SandboxError};
 
 /// Lambda's limits on file descriptors and processes/threads.
 const RLIMIT_FDS: u64 = 1024;
@@ -386,7 +383,6 @@ impl Sandbox for NamespaceSandbox {
         let steps = self.plan(spec, uid, &dir)?;
         let root = cstr(dir.join("root"))?;
         let old_root = cstr(dir.join("root/.oldroot"))?;
-        let program = cstr(&spec.program)?;
         let cgroup = self
             .cgroups
             .create(
@@ -403,18 +399,7 @@ impl Sandbox for NamespaceSandbox {
         let netns_fd = netns.as_ref().map(|f| f.as_raw_fd());
         let seccomp = self.seccomp.clone();
 
-        let (reader, writer) = std::io::pipe().map_err(SandboxError::Pipe)?;
-        let stderr = writer.try_clone().map_err(SandboxError::Pipe)?;
-        let mut cmd = Command::new(&spec.program);
-        cmd.args(&spec.args)
-            .env_clear()
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(writer))
-            .stderr(Stdio::from(stderr))
-            .process_group(0)
-            .kill_on_drop(true);
-        let _ = &program;
+        let (mut cmd, reader) = crate::command(spec)?;
         // SAFETY: the closure runs in the forked child before exec and only makes raw system
         // calls on data prepared above (no allocation, no locks). See the module docs for
         // the order and why each step is there.
@@ -431,19 +416,10 @@ impl Sandbox for NamespaceSandbox {
         })?;
         drop(cmd);
         drop(procs);
-        let pid = child.id().unwrap_or(0);
-        let output = pipe::Receiver::from_owned_fd(reader.into()).map_err(SandboxError::Pipe)?;
         // The per-environment files are bound into the child's own mount namespace; the
         // directory itself can go once the child is running.
         let _ = fs::remove_dir_all(&dir);
-        Ok(Running {
-            child,
-            output,
-            guard: ProcessGuard {
-                pid,
-                cgroup: Some(cgroup),
-            },
-        })
+        crate::running(child, reader, Some(cgroup))
     }
 }
 
