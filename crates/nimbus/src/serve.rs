@@ -228,7 +228,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     if args.isolation == "process" {
         tracing::warn!(
-            "environments run as plain host processes WITHOUT isolation: run only code you trust"
+            "environments run as plain host processes WITHOUT isolation: run only code you trust, or use --isolation sandbox (needs root)"
         );
     }
     for line in runtimes.describe() {
