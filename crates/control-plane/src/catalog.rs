@@ -12,7 +12,6 @@ use nimbus_invoker::CodePaths;
 use nimbus_model::time_fmt::lambda_timestamp;
 use nimbus_model::{
     limits, AliasRecord, CodeInfo, FunctionConfig, FunctionRecord, Identity, LayerVersionRecord,
-    LoggingConfig,
 };
 use nimbus_runtimes::Runtimes;
 use nimbus_store::{LayerStore, Store};
@@ -294,29 +293,10 @@ impl Catalog {
             ));
         }
         let role = input.config.role.clone().ok_or_else(|| ApiError::validation("1 validation error detected: Value null at 'role' failed to satisfy constraint: Member must not be null"))?;
-        let mut config = FunctionConfig {
-            runtime,
-            handler: String::new(),
-            role,
-            description: String::new(),
-            timeout_s: limits::TIMEOUT_DEFAULT_S,
-            memory_mb: limits::MEMORY_DEFAULT_MB,
-            ephemeral_mb: limits::EPHEMERAL_MIN_MB,
-            environment: BTreeMap::new(),
-            architectures: input
-                .architectures
-                .clone()
-                .unwrap_or_else(|| vec!["x86_64".into()]),
-            logging: LoggingConfig {
-                log_format: "Text".into(),
-                application_log_level: None,
-                system_log_level: None,
-                log_group: format!("/aws/lambda/{name}"),
-            },
-            layers: vec![],
-            tracing_mode: "PassThrough".into(),
-            passthrough: BTreeMap::new(),
-        };
+        let mut config = FunctionConfig::new(&name, &runtime, "", &role);
+        if let Some(a) = &input.architectures {
+            config.architectures = a.clone();
+        }
         apply_config(&mut config, &input.config)?;
         config.validate()?;
         self.check_runtime(&config.runtime)?;
@@ -331,22 +311,8 @@ impl Catalog {
             )));
         }
         let code = self.store_zip(zip).await?;
-        let rec = FunctionRecord {
-            name,
-            version: "$LATEST".into(),
-            config,
-            code,
-            revision_id: new_revision(),
-            last_modified: now(),
-            tags,
-            generation: 1,
-            last_published: 0,
-            attached_layers: vec![],
-            opt_key: None,
-            reserved_concurrency: None,
-            provisioned: Default::default(),
-            published_from: None,
-        };
+        let mut rec = FunctionRecord::new_latest(&name, config, code, new_revision(), now());
+        rec.tags = tags;
         let rec = self.attach_layers(rec).await?;
         let rec = self.persist(rec)?;
         if input.publish.unwrap_or(false) {

@@ -1,13 +1,12 @@
 //! The environment lifecycle, end to end below HTTP: real Python processes started through
 //! the process sandbox, speaking the Runtime API to the invoker.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use nimbus_invoker::{CodePaths, Concurrency, InvokeRequest, Invoker, LogSink, Platform};
-use nimbus_model::{CodeInfo, FunctionConfig, FunctionRecord, Identity, LoggingConfig};
+use nimbus_model::{CodeInfo, FunctionConfig, FunctionRecord, Identity};
 use nimbus_runtimes::{RuntimeOptions, Runtimes};
 use nimbus_sandbox::ProcessSandbox;
 use nimbus_store::{LogQuery, LogStore, SqliteStore};
@@ -29,45 +28,27 @@ def handler(event, context):
 "#;
 
 fn record(runtime: &str, generation: u64) -> FunctionRecord {
-    FunctionRecord {
-        name: "lifecycle".into(),
-        version: "$LATEST".into(),
-        config: FunctionConfig {
-            runtime: runtime.into(),
-            handler: "app.handler".into(),
-            role: "arn:aws:iam::000000000000:role/r".into(),
-            description: String::new(),
-            timeout_s: 1,
-            memory_mb: 128,
-            ephemeral_mb: 512,
-            environment: BTreeMap::new(),
-            architectures: vec!["x86_64".into()],
-            logging: LoggingConfig {
-                log_format: "Text".into(),
-                application_log_level: None,
-                system_log_level: None,
-                log_group: "/aws/lambda/lifecycle".into(),
-            },
-            layers: vec![],
-            tracing_mode: "PassThrough".into(),
-            passthrough: BTreeMap::new(),
-        },
-        code: CodeInfo {
-            sha256_hex: "0".repeat(64),
-            size: 0,
-            unzipped_size: 0,
-        },
-        revision_id: "r".into(),
-        last_modified: "2026-01-01T00:00:00.000+0000".into(),
-        tags: BTreeMap::new(),
-        generation,
-        last_published: 0,
-        attached_layers: vec![],
-        opt_key: None,
-        reserved_concurrency: None,
-        provisioned: Default::default(),
-        published_from: None,
-    }
+    let mut config = FunctionConfig::new(
+        "lifecycle",
+        runtime,
+        "app.handler",
+        "arn:aws:iam::000000000000:role/r",
+    );
+    config.timeout_s = 1;
+    let code = CodeInfo {
+        sha256_hex: "0".repeat(64),
+        size: 0,
+        unzipped_size: 0,
+    };
+    let mut rec = FunctionRecord::new_latest(
+        "lifecycle",
+        config,
+        code,
+        "r".into(),
+        "2026-01-01T00:00:00.000+0000".into(),
+    );
+    rec.generation = generation;
+    rec
 }
 
 fn request(payload: &str, tail: bool) -> InvokeRequest {

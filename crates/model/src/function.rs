@@ -93,6 +93,34 @@ pub struct ProvisionedConfig {
     pub last_modified: String,
 }
 
+impl FunctionRecord {
+    /// A new function's `$LATEST`, generation 1, nothing published or attached yet.
+    pub fn new_latest(
+        name: &str,
+        config: FunctionConfig,
+        code: CodeInfo,
+        revision_id: String,
+        last_modified: String,
+    ) -> Self {
+        FunctionRecord {
+            name: name.into(),
+            version: "$LATEST".into(),
+            config,
+            code,
+            revision_id,
+            last_modified,
+            tags: BTreeMap::new(),
+            generation: 1,
+            last_published: 0,
+            attached_layers: vec![],
+            opt_key: None,
+            reserved_concurrency: None,
+            provisioned: BTreeMap::new(),
+            published_from: None,
+        }
+    }
+}
+
 /// An alias: a movable name for a version, optionally splitting traffic with a second one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AliasRecord {
@@ -162,6 +190,31 @@ impl ConfigError {
 }
 
 impl FunctionConfig {
+    /// A configuration with Lambda's defaults (3 s, 128 MB, 512 MB of /tmp, x86_64, Text
+    /// logs to `/aws/lambda/<function>`).
+    pub fn new(function: &str, runtime: &str, handler: &str, role: &str) -> Self {
+        FunctionConfig {
+            runtime: runtime.into(),
+            handler: handler.into(),
+            role: role.into(),
+            description: String::new(),
+            timeout_s: limits::TIMEOUT_DEFAULT_S,
+            memory_mb: limits::MEMORY_DEFAULT_MB,
+            ephemeral_mb: limits::EPHEMERAL_MIN_MB,
+            environment: BTreeMap::new(),
+            architectures: vec!["x86_64".into()],
+            logging: LoggingConfig {
+                log_format: "Text".into(),
+                application_log_level: None,
+                system_log_level: None,
+                log_group: format!("/aws/lambda/{function}"),
+            },
+            layers: vec![],
+            tracing_mode: "PassThrough".into(),
+            passthrough: BTreeMap::new(),
+        }
+    }
+
     /// Checks every limit that does not depend on the host.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.memory_mb < limits::MEMORY_MIN_MB {
@@ -302,26 +355,12 @@ mod tests {
     use super::*;
 
     fn config() -> FunctionConfig {
-        FunctionConfig {
-            runtime: "python3.12".into(),
-            handler: "app.handler".into(),
-            role: "arn:aws:iam::000000000000:role/lambda-role".into(),
-            description: String::new(),
-            timeout_s: 3,
-            memory_mb: 128,
-            ephemeral_mb: 512,
-            environment: BTreeMap::new(),
-            architectures: vec!["x86_64".into()],
-            logging: LoggingConfig {
-                log_format: "Text".into(),
-                application_log_level: None,
-                system_log_level: None,
-                log_group: "/aws/lambda/f".into(),
-            },
-            layers: vec![],
-            tracing_mode: "PassThrough".into(),
-            passthrough: BTreeMap::new(),
-        }
+        FunctionConfig::new(
+            "f",
+            "python3.12",
+            "app.handler",
+            "arn:aws:iam::000000000000:role/lambda-role",
+        )
     }
 
     #[test]
