@@ -433,6 +433,35 @@ impl Catalog {
         self.persist(rec).map(|_| ())
     }
 
+    /// Put/Update/DeleteFunctionEventInvokeConfig: stores (or with `None` removes) the
+    /// asynchronous-invocation settings of one qualifier.
+    pub async fn set_event_invoke(
+        &self,
+        name: &str,
+        qualifier: &str,
+        config: Option<nimbus_model::EventInvokeConfig>,
+    ) -> ApiResult<()> {
+        let _w = self.write.lock().await;
+        let mut rec = (*self.resolve(name, None)?).clone();
+        match config {
+            Some(c) => rec.event_invoke.insert(qualifier.to_string(), c),
+            None => rec.event_invoke.remove(qualifier),
+        };
+        self.persist(rec).map(|_| ())
+    }
+
+    /// Asynchronous-invocation settings go with the version or alias they were set on.
+    fn forget_qualifier(&self, name: &str, qualifier: &str) -> ApiResult<()> {
+        match self.resolve(name, None) {
+            Ok(latest) if latest.event_invoke.contains_key(qualifier) => {
+                let mut rec = (*latest).clone();
+                rec.event_invoke.remove(qualifier);
+                self.persist(rec).map(|_| ())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// DeleteFunction: the whole function, or one published version.
     pub async fn delete(&self, name: &str, qualifier: Option<&str>) -> ApiResult<()> {
         let _w = self.write.lock().await;
@@ -486,6 +515,7 @@ impl Catalog {
                 if let (Some(mut v), Ok(n)) = (self.versions.get_mut(name), q.parse::<u64>()) {
                     v.remove(&n);
                 }
+                self.forget_qualifier(name, q)?;
                 self.collect_garbage(&version.code.sha256_hex);
                 if let Some(key) = &version.opt_key {
                     self.collect_opt(key);
@@ -701,6 +731,7 @@ impl Catalog {
         if let Some(mut a) = self.aliases.get_mut(function) {
             a.remove(name);
         }
+        self.forget_qualifier(function, name)?;
         Ok(())
     }
 

@@ -59,34 +59,31 @@ fn log_result(log: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(&log.as_bytes()[start..])
 }
 
-/// Runs an `Event` invocation in the background. Throttled events are retried for up to
-/// six hours (Lambda's default maximum event age), backing off up to a minute. Not yet
-/// durable across restarts: the durable queue arrives with the asynchronous-invocation work.
-async fn run_event(
-    invoker: Arc<nimbus_invoker::Invoker>,
-    function: Arc<nimbus_model::FunctionRecord>,
-    paths: nimbus_invoker::CodePaths,
-    req: InvokeRequest,
-) {
-    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(6 * 3600);
-    let mut delay = std::time::Duration::from_millis(250);
-    loop {
-        match invoker
-            .invoke(function.clone(), paths.clone(), req.clone())
-            .await
-        {
-            Ok(_) => return,
-            Err(t) if std::time::Instant::now() < give_up => {
-                tracing::debug!(function = %function.name, reason = t.reason(), "event throttled; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(std::time::Duration::from_secs(60));
-            }
-            Err(t) => {
-                tracing::warn!(function = %function.name, reason = t.reason(), "event dropped after its maximum age");
-                return;
-            }
-        }
-    }
+/// Queues an `Event` invocation durably; the 202 is answered only once it is on disk.
+async fn accept_event(
+    state: &AppState,
+    r: &FunctionRef,
+    request_id: String,
+    payload: bytes::Bytes,
+    client_context: Option<String>,
+) -> ApiResult<()> {
+    // The function (and qualifier) must exist now; which version runs is decided at delivery.
+    state.catalog.resolve(&r.name, r.qualifier.as_deref())?;
+    let now = nimbus_model::time_fmt::now_millis();
+    let event = nimbus_store::NewEvent {
+        function: r.name.clone(),
+        qualifier: r.qualifier.clone(),
+        request_id,
+        payload: payload.to_vec(),
+        client_context,
+        enqueued_ms: now,
+        due_ms: now,
+    };
+    state
+        .async_invoke
+        .enqueue(vec![event], None)
+        .await
+        .map_err(|e| ApiError::service(format!("could not queue the event: {e}")))
 }
 
 pub(crate) async fn invoke(
@@ -132,18 +129,23 @@ pub(crate) async fn invoke(
     })?;
     check_json(&payload)?;
     let client_context = decode_client_context(header(&headers, "x-amz-client-context"))?;
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let rid = HeaderValue::from_str(&request_id).map_err(|e| ApiError::service(e.to_string()))?;
+    let payload = if payload.is_empty() {
+        bytes::Bytes::from_static(b"{}")
+    } else {
+        payload
+    };
+    if invocation_type == "Event" {
+        accept_event(&state, &r, request_id, payload, client_context).await?;
+        return Ok((StatusCode::ACCEPTED, [("x-amzn-RequestId", rid)]).into_response());
+    }
     let function = state
         .catalog
         .resolve_for_invoke(&r.name, r.qualifier.as_deref())?;
     let invoked_arn = match &r.qualifier {
         Some(q) => state.catalog.identity().qualified_arn(&r.name, q),
         None => state.catalog.identity().function_arn(&r.name),
-    };
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let payload = if payload.is_empty() {
-        bytes::Bytes::from_static(b"{}")
-    } else {
-        payload
     };
     let req = InvokeRequest {
         request_id: request_id.clone(),
@@ -152,16 +154,10 @@ pub(crate) async fn invoke(
         client_context,
         want_tail: log_type == "Tail" && invocation_type == "RequestResponse",
     };
-    let rid = HeaderValue::from_str(&request_id).map_err(|e| ApiError::service(e.to_string()))?;
     let paths = state.catalog.code_paths(&function);
 
     match invocation_type {
         "DryRun" => Ok((StatusCode::NO_CONTENT, [("x-amzn-RequestId", rid)]).into_response()),
-        "Event" => {
-            // Not yet durable: the queue with retries arrives with the async issue.
-            tokio::spawn(run_event(state.invoker.clone(), function, paths, req));
-            Ok((StatusCode::ACCEPTED, [("x-amzn-RequestId", rid)]).into_response())
-        }
         _ => {
             let out = state
                 .invoker
@@ -205,20 +201,12 @@ pub(crate) async fn invoke_async(
     let r = FunctionRef::parse(&name, state.catalog.identity(), 256)?;
     let payload = read_body(body, 256 * 1024, "InvokeAsync").await?;
     check_json(&payload)?;
-    let function = state.catalog.resolve(&r.name, None)?;
-    let req = InvokeRequest {
-        request_id: uuid::Uuid::new_v4().to_string(),
-        payload: if payload.is_empty() {
-            bytes::Bytes::from_static(b"{}")
-        } else {
-            payload
-        },
-        invoked_arn: state.catalog.identity().function_arn(&r.name),
-        client_context: None,
-        want_tail: false,
+    let payload = if payload.is_empty() {
+        bytes::Bytes::from_static(b"{}")
+    } else {
+        payload
     };
-    let paths = state.catalog.code_paths(&function);
-    tokio::spawn(run_event(state.invoker.clone(), function, paths, req));
+    accept_event(&state, &r, uuid::Uuid::new_v4().to_string(), payload, None).await?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(serde_json::json!({ "Status": 202 })),

@@ -1,12 +1,20 @@
 //! Nimbus' AWS-shaped HTTP surface, served by one axum router on one listener (like one AWS
-//! region): the Lambda REST API under its dated paths, the CloudWatch Logs JSON 1.1 API
-//! dispatched by `X-Amz-Target`, a code download URL for `GetFunction`, and a health check.
+//! region): the Lambda REST API under its dated paths, the CloudWatch Logs and EventBridge
+//! JSON 1.1 APIs dispatched by `X-Amz-Target`, a code download URL for `GetFunction`, a
+//! health check and a few `/_nimbus/` views for the CLI. It also owns what runs behind the
+//! asynchronous APIs: the durable queue's delivery workers ([`async_invoke`]) and the
+//! EventBridge rules and scheduler ([`eventbridge`]).
 //! Requests are parsed here into typed inputs; failures become AWS errors in [`error`].
 
+pub mod async_invoke;
 pub mod catalog;
 pub mod error;
+mod event_config;
+pub mod eventbridge;
 mod functions;
+mod internal;
 mod invoke;
+mod json11;
 mod layers;
 mod logs_api;
 mod provisioned;
@@ -25,14 +33,18 @@ use axum::Router;
 use nimbus_invoker::Invoker;
 use nimbus_store::LogStore;
 
+pub use async_invoke::AsyncInvoker;
 pub use catalog::Catalog;
 pub use error::{ApiError, ApiResult};
+pub use eventbridge::Bus;
 
 /// Everything the handlers share.
 pub struct AppState {
     pub catalog: Catalog,
     pub invoker: Arc<Invoker>,
     pub logs: Arc<dyn LogStore>,
+    pub async_invoke: AsyncInvoker,
+    pub bus: Bus,
 }
 
 /// The complete router.
@@ -44,6 +56,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/_nimbus/code/{file}", get(functions::download_code))
         .route("/_nimbus/functions/{name}/stats", get(functions::stats))
+        .route("/_nimbus/async", get(internal::async_stats))
+        .route("/_nimbus/schedules", get(internal::schedules))
+        .route("/_nimbus/messages", get(internal::messages))
         .route(
             "/2015-03-31/functions",
             post(functions::create).get(functions::list),
@@ -128,7 +143,18 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/2018-10-31/layers/{layer}/versions/{version}/policy/{sid}",
             axum::routing::delete(layers::remove_permission),
         )
-        .route("/", post(logs_api::dispatch))
+        .route(
+            "/2019-09-25/functions/{name}/event-invoke-config",
+            get(event_config::get)
+                .put(event_config::put)
+                .post(event_config::update)
+                .delete(event_config::delete),
+        )
+        .route(
+            "/2019-09-25/functions/{name}/event-invoke-config/list",
+            get(event_config::list),
+        )
+        .route("/", post(json11::dispatch))
         .fallback(unknown_operation)
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn(request_id))

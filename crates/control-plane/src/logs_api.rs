@@ -2,92 +2,15 @@
 //! function logs Nimbus stores, enough for `aws logs filter-log-events|tail` and
 //! `nimbus logs`.
 
-use std::sync::Arc;
-
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use nimbus_store::{LogQuery, LogStore};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::{read_body, ApiError, AppState};
-
-/// A JSON 1.1 error: `{"__type": code, "message": …}`, 400 for every client fault.
-fn json11_error(e: ApiError) -> Response {
-    let status = if e.status.is_client_error() {
-        StatusCode::BAD_REQUEST
-    } else {
-        e.status
-    };
-    let mut resp = (
-        status,
-        axum::Json(json!({ "__type": e.code, "message": e.message })),
-    )
-        .into_response();
-    resp.headers_mut()
-        .insert("x-amzn-ErrorType", HeaderValue::from_static(e.code));
-    resp
-}
-
-fn ok(v: Value) -> Response {
-    let mut resp = (StatusCode::OK, axum::Json(v)).into_response();
-    resp.headers_mut().insert(
-        "content-type",
-        HeaderValue::from_static("application/x-amz-json-1.1"),
-    );
-    resp
-}
-
-pub(crate) async fn dispatch(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let target = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let Some(op) = target.strip_prefix("Logs_20140328.") else {
-        return json11_error(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "UnknownOperationException",
-            format!("Nimbus does not implement the operation '{target}'"),
-        ));
-    };
-    let body = match read_body(body, 1024 * 1024, op).await {
-        Ok(b) => b,
-        Err(e) => return json11_error(e),
-    };
-    let input: Value = match serde_json::from_slice(if body.is_empty() { b"{}" } else { &body }) {
-        Ok(v) => v,
-        Err(e) => {
-            return json11_error(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "SerializationException",
-                e.to_string(),
-            ))
-        }
-    };
-    let store = state.logs.clone();
-    let op = op.to_string();
-    let result = tokio::task::spawn_blocking(move || handle(store.as_ref(), &op, input)).await;
-    match result {
-        Ok(Ok(v)) => ok(v),
-        Ok(Err(e)) => json11_error(e),
-        Err(e) => json11_error(ApiError::service(e.to_string())),
-    }
-}
+use crate::ApiError;
 
 fn parse<T: for<'de> Deserialize<'de>>(v: Value) -> Result<T, ApiError> {
-    serde_json::from_value(v).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "InvalidParameterException",
-            e.to_string(),
-        )
-    })
+    crate::json11::parse(v, "InvalidParameterException")
 }
 
 fn group_missing() -> ApiError {
@@ -195,7 +118,7 @@ fn pattern_terms(p: &str) -> Vec<String> {
     terms
 }
 
-fn handle(store: &dyn LogStore, op: &str, input: Value) -> Result<Value, ApiError> {
+pub(crate) fn handle(store: &dyn LogStore, op: &str, input: Value) -> Result<Value, ApiError> {
     match op {
         "FilterLogEvents" => {
             let f: Filter = parse(input)?;
@@ -334,11 +257,7 @@ fn handle(store: &dyn LogStore, op: &str, input: Value) -> Result<Value, ApiErro
             }
             Ok(json!({}))
         }
-        other => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "UnknownOperationException",
-            format!("Nimbus does not implement Logs_20140328.{other} yet"),
-        )),
+        other => Err(crate::json11::unknown(&format!("Logs_20140328.{other}"))),
     }
 }
 

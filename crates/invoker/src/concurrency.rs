@@ -34,10 +34,14 @@ pub struct ReserveError {
     pub min_unreserved: u32,
 }
 
+/// A pool of slots: one function's reservation, or the account's unreserved share.
 #[derive(Debug, Default)]
-struct Reserved {
+struct Pool {
     limit: u32,
     in_flight: AtomicU32,
+    /// Signalled when a slot is given back, for callers that would rather wait than be
+    /// throttled (asynchronous delivery).
+    freed: tokio::sync::Notify,
 }
 
 /// The account's concurrency.
@@ -45,8 +49,9 @@ struct Reserved {
 pub struct Concurrency {
     limit: u32,
     min_unreserved: u32,
-    unreserved_in_flight: Arc<AtomicU32>,
-    reserved: DashMap<String, Arc<Reserved>>,
+    /// The unreserved pool; its `limit` is unused (it moves with the reservations).
+    unreserved: Arc<Pool>,
+    reserved: DashMap<String, Arc<Pool>>,
     /// Sum of the reservations, kept so the invoke path need not add them up.
     reserved_sum: AtomicU32,
 }
@@ -61,15 +66,10 @@ trait SlotCounter: Send + Sync + std::fmt::Debug {
     fn release(&self);
 }
 
-impl SlotCounter for AtomicU32 {
-    fn release(&self) {
-        self.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-impl SlotCounter for Reserved {
+impl SlotCounter for Pool {
     fn release(&self) {
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.freed.notify_one();
     }
 }
 
@@ -95,7 +95,7 @@ impl Concurrency {
         Concurrency {
             limit,
             min_unreserved: min_unreserved.min(limit),
-            unreserved_in_flight: Arc::new(AtomicU32::new(0)),
+            unreserved: Arc::new(Pool::default()),
             reserved: DashMap::new(),
             reserved_sum: AtomicU32::new(0),
         }
@@ -139,9 +139,10 @@ impl Concurrency {
             .reserved
             .get(function)
             .map_or(0, |r| r.in_flight.load(Ordering::Acquire));
-        let entry = Arc::new(Reserved {
+        let entry = Arc::new(Pool {
             limit,
             in_flight: AtomicU32::new(in_flight),
+            freed: Default::default(),
         });
         self.reserved.insert(function.to_string(), entry);
         self.reserved_sum
@@ -165,18 +166,28 @@ impl Concurrency {
                 Err(Throttle::ReservedFunctionConcurrentInvocationLimitExceeded)
             };
         }
-        if take(&self.unreserved_in_flight, self.unreserved()) {
+        if take(&self.unreserved.in_flight, self.unreserved()) {
             Ok(Slot {
-                counter: self.unreserved_in_flight.clone(),
+                counter: self.unreserved.clone(),
             })
         } else {
             Err(Throttle::ConcurrentInvocationLimitExceeded)
         }
     }
 
+    /// Resolves when a slot of the pool `function` draws from is given back (it may be
+    /// taken again by the time the caller tries).
+    pub async fn freed(&self, function: &str) {
+        let pool = match self.reserved.get(function) {
+            Some(r) => r.clone(),
+            None => self.unreserved.clone(),
+        };
+        pool.freed.notified().await;
+    }
+
     /// Executions running now (`ConcurrentExecutions`).
     pub fn in_flight(&self) -> u32 {
-        self.unreserved_in_flight.load(Ordering::Acquire)
+        self.unreserved.in_flight.load(Ordering::Acquire)
             + self
                 .reserved
                 .iter()
@@ -257,5 +268,29 @@ mod tests {
         }
         assert!(max.load(Ordering::Acquire) <= 5);
         assert_eq!(c.in_flight(), 0);
+    }
+}
+
+#[cfg(test)]
+mod wake_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_freed_slot_wakes_a_waiter() {
+        let c = Arc::new(Concurrency::new(10, 2));
+        c.reserve("f", 1).unwrap();
+        let slot = c.acquire("f").unwrap();
+        let c2 = c.clone();
+        let waiter = tokio::spawn(async move {
+            c2.freed("f").await;
+            c2.acquire("f").is_ok()
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        drop(slot);
+        let ok = tokio::time::timeout(std::time::Duration::from_millis(500), waiter)
+            .await
+            .expect("woken")
+            .unwrap();
+        assert!(ok);
     }
 }

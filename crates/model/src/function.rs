@@ -80,6 +80,9 @@ pub struct FunctionRecord {
     /// On `$LATEST`: provisioned concurrency per qualifier (version or alias).
     #[serde(default)]
     pub provisioned: BTreeMap<String, ProvisionedConfig>,
+    /// On `$LATEST`: asynchronous-invocation settings per qualifier (version or alias).
+    #[serde(default)]
+    pub event_invoke: BTreeMap<String, crate::EventInvokeConfig>,
     /// On a published version: the `$LATEST` RevisionId it was published from.
     #[serde(default)]
     pub published_from: Option<String>,
@@ -116,6 +119,7 @@ impl FunctionRecord {
             opt_key: None,
             reserved_concurrency: None,
             provisioned: BTreeMap::new(),
+            event_invoke: BTreeMap::new(),
             published_from: None,
         }
     }

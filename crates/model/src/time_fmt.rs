@@ -12,6 +12,20 @@ pub fn iso_millis(t: OffsetDateTime) -> String {
     utc_millis(t, "Z")
 }
 
+/// `2019-03-01T01:23:45Z`: EventBridge's event `time`.
+pub fn iso_seconds(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 fn utc_millis(t: OffsetDateTime, zone: &str) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(

@@ -30,6 +30,10 @@ pub struct BenchArgs {
     /// The event, as JSON.
     #[arg(long, default_value = "{}")]
     payload: String,
+    /// Invoke asynchronously (`InvocationType=Event`): measures how fast events are
+    /// accepted (durably queued), not how fast they run.
+    #[arg(long)]
+    event: bool,
     #[command(flatten)]
     endpoint: Endpoint,
 }
@@ -146,6 +150,7 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
                 (tally.clone(), issued.clone(), samples.clone(), stop.clone());
             let url = url.clone();
             let payload = a.payload.clone().into_bytes();
+            let event = a.event;
             std::thread::spawn(move || {
                 let agent: ureq::Agent = ureq::Agent::config_builder()
                     .http_status_as_error(false)
@@ -162,7 +167,11 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
                     let t = Instant::now();
                     let r = agent
                         .post(&url)
-                        .header("X-Amz-Log-Type", "Tail")
+                        .header("X-Amz-Log-Type", if event { "None" } else { "Tail" })
+                        .header(
+                            "X-Amz-Invocation-Type",
+                            if event { "Event" } else { "RequestResponse" },
+                        )
                         .send(&payload[..]);
                     let us = t.elapsed().as_micros() as u64;
                     match r {
@@ -176,6 +185,7 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
                                     .map(str::to_owned)
                             };
                             match status {
+                                202 if event => mine.push(us),
                                 200 => {
                                     mine.push(us);
                                     if h("x-amz-function-error").is_some() {

@@ -538,3 +538,73 @@ pub fn logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
         std::thread::sleep(Duration::from_millis(500));
     }
 }
+
+fn format_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .map(nimbus_model::time_fmt::iso_seconds)
+        .unwrap_or_else(|_| "-".into())
+}
+
+/// `nimbus schedules`: scheduled rules and when each fires next.
+pub fn schedules(e: Endpoint) -> anyhow::Result<ExitCode> {
+    let c = Client::new(&e);
+    let v = c.get("/_nimbus/schedules")?.ok()?.json()?;
+    let rows = v["schedules"].as_array().cloned().unwrap_or_default();
+    if rows.is_empty() {
+        out!("no scheduled rules");
+        return Ok(ExitCode::SUCCESS);
+    }
+    out!(
+        "{:<28} {:<28} {:<9} {:<21} TARGETS",
+        "RULE",
+        "EXPRESSION",
+        "STATE",
+        "NEXT FIRE (UTC)"
+    );
+    for r in rows {
+        let next = r["next_fire_ms"]
+            .as_i64()
+            .map_or_else(|| "-".into(), format_ms);
+        let targets: Vec<&str> = r["targets"]
+            .as_array()
+            .map(|t| t.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        out!(
+            "{:<28} {:<28} {:<9} {:<21} {}",
+            r["rule"].as_str().unwrap_or(""),
+            r["expression"].as_str().unwrap_or(""),
+            r["state"].as_str().unwrap_or(""),
+            next,
+            if targets.is_empty() {
+                "-".to_string()
+            } else {
+                targets.join(", ")
+            },
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args, Debug)]
+pub struct MessagesArgs {
+    /// Only messages for this target ARN (a dead-letter queue or destination).
+    #[arg(long)]
+    target: Option<String>,
+    #[command(flatten)]
+    endpoint: Endpoint,
+}
+
+/// `nimbus messages`: what Nimbus kept for SQS/SNS/S3 targets (dead letters, destination
+/// records), one JSON object per line.
+pub fn messages(a: MessagesArgs) -> anyhow::Result<ExitCode> {
+    let c = Client::new(&a.endpoint);
+    let path = match &a.target {
+        Some(t) => format!("/_nimbus/messages?target={}", encode(t)),
+        None => "/_nimbus/messages".to_string(),
+    };
+    let v = c.get(&path)?.ok()?.json()?;
+    for m in v["messages"].as_array().cloned().unwrap_or_default() {
+        out!("{m}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -49,6 +49,10 @@ enum Command {
     Release(release::ReleaseArgs),
     /// Load-test a function: latency percentiles, throughput, cold starts, throttles.
     Bench(bench::BenchArgs),
+    /// List scheduled EventBridge rules and when each fires next.
+    Schedules(cli::Endpoint),
+    /// Print what Nimbus kept for SQS/SNS/S3 targets (dead letters, destination records).
+    Messages(cli::MessagesArgs),
 }
 
 fn default_data_dir() -> PathBuf {
@@ -72,6 +76,8 @@ fn main() -> std::process::ExitCode {
         Command::Logs(a) => cli::logs(a),
         Command::Release(a) => release::release(a),
         Command::Bench(a) => bench::bench(a),
+        Command::Schedules(a) => cli::schedules(a),
+        Command::Messages(a) => cli::messages(a),
     };
     match result {
         Ok(code) => code,

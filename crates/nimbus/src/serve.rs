@@ -12,7 +12,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Args;
 use nimbus_artifact::FsBlobs;
-use nimbus_control_plane::{AppState, Catalog};
+use nimbus_control_plane::async_invoke::RetryPolicy;
+use nimbus_control_plane::{AppState, AsyncInvoker, Bus, Catalog};
 use nimbus_invoker::{Concurrency, Invoker, LogSink, Platform};
 use nimbus_model::Identity;
 use nimbus_runtimes::{RuntimeOptions, Runtimes};
@@ -63,6 +64,10 @@ pub struct ServeArgs {
     /// Do not install the managed boto3 for Python functions.
     #[arg(long)]
     no_python_sdk: bool,
+    /// Seconds before the first retry of a failed asynchronous invocation (AWS: about 60;
+    /// the second retry waits twice as long). Fractions are allowed, for tests.
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    async_retry_delay: f64,
 }
 
 fn cache_dir() -> PathBuf {
@@ -209,11 +214,30 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         }
     }
+    if !(args.async_retry_delay.is_finite() && args.async_retry_delay > 0.0) {
+        bail!("--async-retry-delay must be a positive number of seconds");
+    }
+    let async_invoke = AsyncInvoker::start(
+        store.clone(),
+        RetryPolicy {
+            first_retry: Duration::from_secs_f64(args.async_retry_delay),
+        },
+    )
+    .context("opening the asynchronous-invocation queue")?;
+    let bus = Bus::load(identity.clone(), store.clone()).context("loading EventBridge rules")?;
     let state = Arc::new(AppState {
         catalog,
         invoker: invoker.clone(),
         logs: store.clone(),
+        async_invoke,
+        bus,
     });
+    tokio::spawn(nimbus_control_plane::async_invoke::run_delivery(
+        state.clone(),
+    ));
+    tokio::spawn(nimbus_control_plane::eventbridge::scheduler::run(
+        state.clone(),
+    ));
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

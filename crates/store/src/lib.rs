@@ -2,7 +2,12 @@
 //! holds function logs as CloudWatch-style groups, streams and events. The embedded backend
 //! is [`SqliteStore`]: one SQLite database in WAL mode with versioned migrations.
 
+mod queue;
 mod sqlite;
+
+pub use queue::{
+    NewEvent, Queue, QueueDepth, QueuedEvent, RuleStore, Settlement, StoredMessage, Tick,
+};
 
 pub use sqlite::SqliteStore;
 
@@ -18,6 +23,8 @@ pub enum StoreError {
         what: String,
         source: serde_json::Error,
     },
+    #[error("{0}")]
+    Unavailable(String),
     #[error("database schema version {found} is newer than this Nimbus understands ({supported})")]
     FutureSchema { found: i64, supported: i64 },
 }

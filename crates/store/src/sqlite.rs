@@ -67,18 +67,58 @@ const MIGRATIONS: &[&str] = &[
         record TEXT NOT NULL,
         PRIMARY KEY (name, version)
      );",
+    // v4: the asynchronous-invocation queue, EventBridge rules, schedule ticks, stored messages
+    "CREATE TABLE async_events (
+        id INTEGER PRIMARY KEY,
+        function TEXT NOT NULL,
+        qualifier TEXT,
+        request_id TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        client_context TEXT,
+        enqueued INTEGER NOT NULL,
+        due INTEGER NOT NULL,
+        leased INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        function_errors INTEGER NOT NULL DEFAULT 0,
+        last_outcome TEXT
+     );
+     CREATE INDEX async_events_due ON async_events (due);
+     CREATE TABLE event_rules (
+        bus TEXT NOT NULL,
+        name TEXT NOT NULL,
+        record TEXT NOT NULL,
+        PRIMARY KEY (bus, name)
+     );
+     CREATE TABLE schedule_ticks (
+        rule TEXT PRIMARY KEY,
+        tick INTEGER NOT NULL
+     );
+     CREATE TABLE stored_messages (
+        id INTEGER PRIMARY KEY,
+        target TEXT NOT NULL,
+        body BLOB NOT NULL,
+        attributes TEXT NOT NULL,
+        created INTEGER NOT NULL
+     );
+     CREATE INDEX stored_messages_target ON stored_messages (target, id);",
 ];
+
+mod queue;
 
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// The queue's own connection (see [`queue`]); `None` for an in-memory database, whose
+    /// connections cannot share it.
+    queue: Option<Mutex<Connection>>,
 }
 
 impl SqliteStore {
     /// Opens (creating and migrating as needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self> {
-        let conn = Connection::open(path)?;
-        Self::init(conn)
+        let mut store = Self::init(Connection::open(path)?)?;
+        store.queue = Some(Mutex::new(queue::open_queue_connection(path)?));
+        Ok(store)
     }
 
     /// A private in-memory database, for tests.
@@ -112,6 +152,7 @@ impl SqliteStore {
         }
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            queue: None,
         })
     }
 
@@ -135,6 +176,14 @@ impl SqliteStore {
         // A panic while holding the lock cannot leave SQLite inconsistent (transactions
         // roll back), so a poisoned lock is safe to reuse.
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn queue_conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.queue
+            .as_ref()
+            .unwrap_or(&self.conn)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 }
 
