@@ -83,6 +83,7 @@ const MIGRATIONS: &[&str] = &[
         last_outcome TEXT
      );
      CREATE INDEX async_events_due ON async_events (due);
+     CREATE INDEX async_events_function ON async_events (function, leased, due);
      CREATE TABLE event_rules (
         bus TEXT NOT NULL,
         name TEXT NOT NULL,

@@ -43,6 +43,75 @@ fn insert_messages(tx: &Transaction<'_>, messages: &[StoredMessage]) -> Result<(
     Ok(())
 }
 
+/// Leasing without scanning the backlog: the functions with queued events are found by
+/// index seeks (a loose index scan), then each one's oldest due events by its own index
+/// range, so the cost grows with the number of functions, not of events.
+fn lease_in(
+    conn: &Connection,
+    now_ms: i64,
+    visible_ms: i64,
+    limit: usize,
+    per_function: usize,
+    skip: &[String],
+) -> Result<Vec<QueuedEvent>> {
+    let functions: Vec<String> = conn
+        .prepare_cached(
+            "WITH RECURSIVE f(name) AS (
+                SELECT MIN(function) FROM async_events
+                UNION ALL
+                SELECT (SELECT MIN(function) FROM async_events WHERE function > f.name)
+                FROM f WHERE f.name IS NOT NULL)
+             SELECT name FROM f WHERE name IS NOT NULL",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<std::result::Result<_, _>>()?;
+    let mut candidates: Vec<(i64, i64)> = Vec::new();
+    let mut due = conn.prepare_cached(
+        "SELECT due, id FROM async_events
+         WHERE function = ?1 AND leased = 0 AND due <= ?2 ORDER BY due LIMIT ?3",
+    )?;
+    for f in functions.iter().filter(|f| !skip.contains(f)) {
+        let rows = due.query_map(
+            params![f, now_ms, i64::try_from(per_function).unwrap_or(i64::MAX)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        for row in rows {
+            candidates.push(row?);
+        }
+    }
+    if candidates.is_empty() {
+        return Ok(vec![]);
+    }
+    candidates.sort_unstable();
+    candidates.truncate(limit);
+    let ids = serde_json::to_string(&candidates.iter().map(|c| c.1).collect::<Vec<_>>())
+        .unwrap_or_else(|_| "[]".into());
+    let mut stmt = conn.prepare_cached(
+        "UPDATE async_events SET due = ?2, leased = 1
+         WHERE id IN (SELECT value FROM json_each(?1))
+         RETURNING id, function, qualifier, request_id, payload, client_context, enqueued,
+                   attempts, function_errors, last_outcome",
+    )?;
+    let rows = stmt.query_map(params![ids, visible_ms], |r| {
+        Ok(QueuedEvent {
+            id: r.get(0)?,
+            event: NewEvent {
+                function: r.get(1)?,
+                qualifier: r.get(2)?,
+                request_id: r.get(3)?,
+                payload: r.get(4)?,
+                client_context: r.get(5)?,
+                enqueued_ms: r.get(6)?,
+                due_ms: now_ms,
+            },
+            attempts: r.get(7)?,
+            function_errors: r.get(8)?,
+            last_outcome: r.get(9)?,
+        })
+    })?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
 impl Queue for SqliteStore {
     fn enqueue(&self, events: &[NewEvent], tick: Option<&Tick>) -> Result<()> {
         let mut conn = self.queue_conn();
@@ -71,50 +140,9 @@ impl Queue for SqliteStore {
         // Leases are released at start, so they need no fsync of their own: the next
         // durable commit carries them.
         conn.pragma_update(None, "synchronous", "OFF")?;
-        let skip = serde_json::to_string(skip).unwrap_or_else(|_| "[]".into());
-        let leased = (|| {
-            let mut stmt = conn.prepare_cached(
-                "UPDATE async_events SET due = ?2, leased = 1
-                 WHERE id IN (
-                    SELECT id FROM (
-                        SELECT id, function, due,
-                               ROW_NUMBER() OVER (PARTITION BY function ORDER BY due) AS n
-                        FROM async_events WHERE due <= ?1 AND leased = 0)
-                    WHERE n <= ?4 AND function NOT IN (SELECT value FROM json_each(?5))
-                    ORDER BY due LIMIT ?3)
-                 RETURNING id, function, qualifier, request_id, payload, client_context, enqueued,
-                           attempts, function_errors, last_outcome",
-            )?;
-            let rows = stmt.query_map(
-                params![
-                    now_ms,
-                    visible_ms,
-                    i64::try_from(limit).unwrap_or(i64::MAX),
-                    i64::try_from(per_function).unwrap_or(i64::MAX),
-                    skip
-                ],
-                |r| {
-                    Ok(QueuedEvent {
-                        id: r.get(0)?,
-                        event: NewEvent {
-                            function: r.get(1)?,
-                            qualifier: r.get(2)?,
-                            request_id: r.get(3)?,
-                            payload: r.get(4)?,
-                            client_context: r.get(5)?,
-                            enqueued_ms: r.get(6)?,
-                            due_ms: now_ms,
-                        },
-                        attempts: r.get(7)?,
-                        function_errors: r.get(8)?,
-                        last_outcome: r.get(9)?,
-                    })
-                },
-            )?;
-            rows.collect::<std::result::Result<Vec<_>, _>>()
-        })();
+        let leased = lease_in(&conn, now_ms, visible_ms, limit, per_function, skip);
         conn.pragma_update(None, "synchronous", "FULL")?;
-        Ok(leased?)
+        leased
     }
 
     fn settle(&self, settlements: &[Settlement]) -> Result<()> {
