@@ -259,6 +259,25 @@ def async_figures(api, port):
             "accept_p99_ms": accepted["p99_ms"], "delivered_per_s": round(ASYNC_N / drain), "events": ASYNC_N}
 
 
+def url_figures(api, port):
+    """Requests per second through a Function URL (path fallback, so no DNS is involved)."""
+    body = json.dumps({"FunctionName": "urlbench", "Runtime": "python3.11", "Handler": "app.handler",
+                       "Role": "arn:aws:iam::000000000000:role/bench", "Code": {"ZipFile": base64.b64encode(make_zip()).decode()}})
+    status, _, resp = api.call("POST", "/2015-03-31/functions", body, {"content-type": "application/json"})
+    assert status == 201, resp
+    status, _, resp = api.call("POST", "/2021-10-31/functions/urlbench/url", json.dumps({"AuthType": "NONE"}),
+                               {"content-type": "application/json"})
+    assert status == 201, resp
+    url_id = json.loads(resp)["FunctionUrl"].split("//", 1)[1].split(".", 1)[0]
+    out = {}
+    for clients in (1, 8):
+        res = subprocess.run([NIMBUS, "bench", "urlbench", "--url", f"http://127.0.0.1:{port}/_nimbus/url/{url_id}/",
+                              "-c", str(clients), "-n", str(max(WARM_N, clients * 500))],
+                             capture_output=True, text=True, timeout=600).stdout
+        out[clients] = parse_bench(res)
+    return out
+
+
 def main():
     data = tempfile.mkdtemp(prefix="nimbus-bench-")
     port = free_port()
@@ -321,6 +340,11 @@ def main():
               f"(p50 {a['accept_p50_ms']:.3f} ms, p99 {a['accept_p99_ms']:.3f} ms)")
         print(f"  delivered to a trivial Python function: {a['delivered_per_s']} events/s "
               f"({a['events']} events, accepted and drained)")
+
+        print("Function URL (HTTP front door, payload 2.0 event, nimbus bench --url):")
+        results["function_url"] = url_figures(api, port)
+        for clients, fig in results["function_url"].items():
+            print(f"  {clients:>3} client(s): p50 {fig['p50_ms']:.3f} ms   p99 {fig['p99_ms']:.3f} ms   {fig['rps']:.0f} req/s")
 
         print("Scale from zero to 200 concurrent environments (handler sleeps 2 s):")
         body = json.dumps({"FunctionName": "scale", "Runtime": "python3.11", "Handler": "app.handler",

@@ -297,3 +297,26 @@ def test_eventbridge_destination(srv, alam, alogs):
     assert ev["detail"]["requestContext"]["requestId"] == rid
     assert ev["detail"]["responsePayload"] == {"echo": "bus"}
     assert ev["account"] == ACCOUNT and ev["region"] == REGION
+
+
+def test_throttled_event_expires_after_its_maximum_age(alam, alogs):
+    """The only slot is held for 80 s; the second event is throttled until its 60 s age runs
+    out, then goes to the failure destination as EventAgeExceeded, never having run."""
+    worker = create(alam, WORKER, "expire", Timeout=90)
+    sink = create(alam, RECORDER, "expiresink")
+    alam.put_function_concurrency(FunctionName=worker, ReservedConcurrentExecutions=1)
+    alam.put_function_event_invoke_config(
+        FunctionName=worker, MaximumEventAgeInSeconds=60,
+        DestinationConfig={"OnFailure": {"Destination": arn(sink)}})
+    send(alam, worker, {"tag": "hog", "sleep": 80})
+    wait_until(lambda: len(lines(alogs, worker, "ATTEMPT ")) == 1, timeout=20, message="the hog running")
+    started = time.monotonic()
+    rid = send(alam, worker, {"tag": "late"})
+    rec = wait_records(alogs, sink, timeout=90)[0]
+    assert time.monotonic() - started >= 55
+    assert rec["requestContext"]["condition"] == "EventAgeExceeded"
+    assert rec["requestContext"]["requestId"] == rid
+    assert rec["requestContext"]["approximateInvokeCount"] == 0
+    assert rec["requestPayload"] == {"tag": "late"}
+    assert "responseContext" not in rec
+    assert len(lines(alogs, worker, "ATTEMPT ")) == 1, "the expired event never ran"

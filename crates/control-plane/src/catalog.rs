@@ -34,6 +34,8 @@ pub struct Catalog {
     layers: DashMap<String, BTreeMap<u64, Arc<LayerVersionRecord>>>,
     /// The highest version ever published per layer (numbers are never reused).
     layer_last: DashMap<String, u64>,
+    /// Function URL id → (function, qualifier).
+    url_index: DashMap<String, (String, String)>,
     write: tokio::sync::Mutex<()>,
 }
 
@@ -93,7 +95,14 @@ impl Catalog {
                 .or_default()
                 .insert(a.name.clone(), Arc::new(a));
         }
+        let url_index = DashMap::new();
+        for r in latest.iter() {
+            for (qualifier, u) in &r.urls {
+                url_index.insert(u.url_id.clone(), (r.name.clone(), qualifier.clone()));
+            }
+        }
         Ok(Catalog {
+            url_index,
             identity,
             store,
             blobs,
@@ -269,8 +278,44 @@ impl Catalog {
     fn persist(&self, rec: FunctionRecord) -> ApiResult<Arc<FunctionRecord>> {
         self.store.put_function(&rec)?;
         let rec = Arc::new(rec);
-        self.latest.insert(rec.name.clone(), rec.clone());
+        let old = self.latest.insert(rec.name.clone(), rec.clone());
+        self.index_urls(old.as_deref(), Some(&rec));
         Ok(rec)
+    }
+
+    /// Keeps the Function URL index (url-id → function and qualifier) in step with `$LATEST`.
+    fn index_urls(&self, old: Option<&FunctionRecord>, new: Option<&FunctionRecord>) {
+        for u in old.iter().flat_map(|r| r.urls.values()) {
+            self.url_index.remove(&u.url_id);
+        }
+        if let Some(r) = new {
+            for (qualifier, u) in &r.urls {
+                self.url_index
+                    .insert(u.url_id.clone(), (r.name.clone(), qualifier.clone()));
+            }
+        }
+    }
+
+    /// The function and qualifier a Function URL id names.
+    pub fn url_target(&self, url_id: &str) -> Option<(String, String)> {
+        self.url_index.get(url_id).map(|e| e.value().clone())
+    }
+
+    /// Create/Update/DeleteFunctionUrlConfig: stores (or with `None` removes) the URL of one
+    /// qualifier.
+    pub async fn set_function_url(
+        &self,
+        name: &str,
+        qualifier: &str,
+        config: Option<nimbus_model::FunctionUrlConfig>,
+    ) -> ApiResult<()> {
+        let _w = self.write.lock().await;
+        let mut rec = (*self.resolve(name, None)?).clone();
+        match config {
+            Some(c) => rec.urls.insert(qualifier.to_string(), c),
+            None => rec.urls.remove(qualifier),
+        };
+        self.persist(rec).map(|_| ())
     }
 
     /// CreateFunction.
@@ -450,12 +495,17 @@ impl Catalog {
         self.persist(rec).map(|_| ())
     }
 
-    /// Asynchronous-invocation settings go with the version or alias they were set on.
+    /// Asynchronous-invocation settings and Function URLs go with the version or alias they
+    /// were set on.
     fn forget_qualifier(&self, name: &str, qualifier: &str) -> ApiResult<()> {
         match self.resolve(name, None) {
-            Ok(latest) if latest.event_invoke.contains_key(qualifier) => {
+            Ok(latest)
+                if latest.event_invoke.contains_key(qualifier)
+                    || latest.urls.contains_key(qualifier) =>
+            {
                 let mut rec = (*latest).clone();
                 rec.event_invoke.remove(qualifier);
+                rec.urls.remove(qualifier);
                 self.persist(rec).map(|_| ())
             }
             _ => Ok(()),
@@ -480,7 +530,9 @@ impl Catalog {
                     .flatten()
                     .collect();
                 self.store.delete_function(name)?;
-                self.latest.remove(name);
+                if let Some((_, old)) = self.latest.remove(name) {
+                    self.index_urls(Some(&old), None);
+                }
                 self.versions.remove(name);
                 self.aliases.remove(name);
                 for sha in shas {

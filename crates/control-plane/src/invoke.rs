@@ -18,7 +18,7 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Lambda accepts any JSON document (or nothing) as a payload.
-fn check_json(payload: &[u8]) -> ApiResult<()> {
+pub(crate) fn check_json(payload: &[u8]) -> ApiResult<()> {
     if payload.is_empty() {
         return Ok(());
     }
@@ -31,7 +31,7 @@ fn check_json(payload: &[u8]) -> ApiResult<()> {
         })
 }
 
-fn decode_client_context(raw: Option<&str>) -> ApiResult<Option<String>> {
+pub(crate) fn decode_client_context(raw: Option<&str>) -> ApiResult<Option<String>> {
     let Some(raw) = raw else { return Ok(None) };
     if raw.len() > limits::CLIENT_CONTEXT_MAX_BYTES {
         return Err(ApiError::invalid(format!(
@@ -153,6 +153,7 @@ pub(crate) async fn invoke(
         invoked_arn,
         client_context,
         want_tail: log_type == "Tail" && invocation_type == "RequestResponse",
+        stream: None,
     };
     let paths = state.catalog.code_paths(&function);
 

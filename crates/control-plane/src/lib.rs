@@ -6,12 +6,15 @@
 //! EventBridge rules and scheduler ([`eventbridge`]).
 //! Requests are parsed here into typed inputs; failures become AWS errors in [`error`].
 
+pub mod apigw;
 pub mod async_invoke;
 pub mod catalog;
 pub mod error;
 mod event_config;
 pub mod eventbridge;
+mod function_urls;
 mod functions;
+mod http_trigger;
 mod internal;
 mod invoke;
 mod json11;
@@ -19,6 +22,7 @@ mod layers;
 mod logs_api;
 mod provisioned;
 mod query;
+mod streaming;
 mod versions;
 pub mod wire;
 
@@ -45,6 +49,9 @@ pub struct AppState {
     pub logs: Arc<dyn LogStore>,
     pub async_invoke: AsyncInvoker,
     pub bus: Bus,
+    pub apis: apigw::Registry,
+    /// The port the API listens on (Function URLs and API endpoints name it).
+    pub http_port: u16,
 }
 
 /// The complete router.
@@ -79,6 +86,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/2015-03-31/functions/{name}/invocations",
             post(invoke::invoke),
+        )
+        .route(
+            "/2021-11-15/functions/{name}/response-streaming-invocations",
+            post(streaming::invoke_stream),
         )
         .route(
             "/2015-03-31/functions/{name}/versions",
@@ -154,10 +165,65 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/2019-09-25/functions/{name}/event-invoke-config/list",
             get(event_config::list),
         )
+        .route(
+            "/2021-10-31/functions/{name}/url",
+            get(function_urls::get)
+                .post(function_urls::create)
+                .put(function_urls::update)
+                .delete(function_urls::delete),
+        )
+        .route(
+            "/2021-10-31/functions/{name}/urls",
+            get(function_urls::list),
+        )
+        .route(
+            "/v2/apis",
+            post(apigw::api::create_api).get(apigw::api::list_apis),
+        )
+        .route(
+            "/v2/apis/{api}",
+            get(apigw::api::get_api)
+                .patch(apigw::api::update_api)
+                .delete(apigw::api::delete_api),
+        )
+        .route(
+            "/v2/apis/{api}/integrations",
+            post(apigw::api::create_integration).get(apigw::api::list_integrations),
+        )
+        .route(
+            "/v2/apis/{api}/integrations/{id}",
+            get(apigw::api::get_integration).delete(apigw::api::delete_integration),
+        )
+        .route(
+            "/v2/apis/{api}/routes",
+            post(apigw::api::create_route).get(apigw::api::list_routes),
+        )
+        .route(
+            "/v2/apis/{api}/routes/{id}",
+            get(apigw::api::get_route)
+                .patch(apigw::api::update_route)
+                .delete(apigw::api::delete_route),
+        )
+        .route(
+            "/v2/apis/{api}/stages",
+            post(apigw::api::create_stage).get(apigw::api::list_stages),
+        )
+        .route(
+            "/v2/apis/{api}/stages/{name}",
+            get(apigw::api::get_stage).delete(apigw::api::delete_stage),
+        )
+        .route(
+            "/v2/apis/{api}/deployments",
+            post(apigw::api::create_deployment),
+        )
         .route("/", post(json11::dispatch))
         .fallback(unknown_operation)
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn(request_id))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            http_trigger::front_door,
+        ))
         .with_state(state)
 }
 

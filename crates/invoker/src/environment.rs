@@ -8,7 +8,7 @@ use bytes::Bytes;
 use nimbus_model::limits::INIT_TIMEOUT_MS;
 use nimbus_model::time_fmt::iso_millis;
 use nimbus_model::FunctionRecord;
-use nimbus_runtime_api::{Invocation, Outcome, RuntimeApi};
+use nimbus_runtime_api::{Invocation, Outcome, RuntimeApi, StreamPart};
 use std::path::{Path, PathBuf};
 
 use nimbus_sandbox::{LaunchSpec, Layout, ProcessGuard, Sandbox};
@@ -16,7 +16,15 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::logs::{spawn_env_log, LogCmd};
 use crate::report;
-use crate::{CodePaths, InvokeRequest, InvokeResponse, MemoryCharge, Platform, ProvisionedToken};
+use crate::{
+    CodePaths, InvokeRequest, InvokeResponse, MemoryCharge, Platform, ProvisionedToken, StreamChunk,
+};
+
+/// Why a streamed response ended early.
+enum StreamAbort {
+    Crashed(String),
+    TimedOut,
+}
 
 /// How an invocation ended, for the caller and for the REPORT line.
 pub(crate) struct RunResult {
@@ -374,12 +382,51 @@ impl Environment {
             let secs = started.at.elapsed().as_secs_f64();
             return Some(self.timed_out(&request_id, secs, init_ms, function).await);
         };
+        let (outcome, done, streamed) = match outcome {
+            Outcome::Stream {
+                content_type,
+                parts,
+            } => match self.drain_stream(req, content_type, parts, deadline).await {
+                Ok((outcome, done)) => (outcome, done, true),
+                Err(StreamAbort::Crashed(status)) => {
+                    let message = format!(
+                        "RequestId: {request_id} Error: Runtime exited with error: {status}"
+                    );
+                    let error_type = if self.guard.oom_killed() {
+                        "Runtime.OutOfMemory"
+                    } else {
+                        "Runtime.ExitError"
+                    };
+                    self.platform_line(format!("{message}\n{error_type}"));
+                    let duration_ms = started.at.elapsed().as_secs_f64() * 1000.0;
+                    return Some(
+                        self.finish_failure(
+                            &request_id,
+                            init_ms,
+                            duration_ms,
+                            error_type,
+                            message,
+                            function,
+                        )
+                        .await,
+                    );
+                }
+                Err(StreamAbort::TimedOut) => {
+                    self.kill();
+                    let secs = started.at.elapsed().as_secs_f64();
+                    return Some(self.timed_out(&request_id, secs, init_ms, function).await);
+                }
+            },
+            other => (other, done, false),
+        };
         let duration_ms = done.duration_since(started.at).as_secs_f64() * 1000.0;
         let (body, content_type, function_error, status) = match outcome {
             Outcome::Response { body, content_type } => {
                 (body, content_type.and_then(|v| v.to_str().ok().map(str::to_owned)), false, None)
             }
             Outcome::Error { body, .. } => (body, None, true, None),
+            // Drained above.
+            Outcome::Stream { .. } => (Bytes::new(), None, false, None),
             Outcome::ResponseTooLarge => (
                 Bytes::from(
                     serde_json::json!({
@@ -405,6 +452,7 @@ impl Environment {
         let log_tail = self.finish_log(req.want_tail).await;
         Some(RunResult {
             response: InvokeResponse {
+                streamed,
                 body,
                 content_type,
                 function_error,
@@ -415,6 +463,85 @@ impl Environment {
             },
             reusable: true,
         })
+    }
+
+    /// Passes a streamed response on as it arrives (or collects it, 6 MB at most, when the
+    /// caller does not take streams), watching for a crash and the deadline. Returns what
+    /// the stream amounts to as an ordinary outcome, and when it ended.
+    async fn drain_stream(
+        &mut self,
+        req: &InvokeRequest,
+        content_type: Option<nimbus_runtime_api::RuntimeHeaderValue>,
+        mut parts: tokio::sync::mpsc::Receiver<StreamPart>,
+        deadline: tokio::time::Instant,
+    ) -> Result<(Outcome, std::time::Instant), StreamAbort> {
+        let content_type = content_type.and_then(|v| v.to_str().ok().map(str::to_owned));
+        if let Some(tx) = &req.stream {
+            let _ = tx
+                .send(StreamChunk::Start {
+                    content_type: content_type.clone(),
+                })
+                .await;
+        }
+        let mut collected = Vec::new();
+        let mut too_large = false;
+        loop {
+            let part = tokio::select! {
+                biased;
+                p = parts.recv() => p,
+                status = self.wait_exit() => return Err(StreamAbort::Crashed(status)),
+                _ = tokio::time::sleep_until(deadline) => return Err(StreamAbort::TimedOut),
+            };
+            match part {
+                None => break,
+                Some(StreamPart::Data(data)) => match &req.stream {
+                    // A caller that went away does not stop the function; its bytes are dropped.
+                    Some(tx) => {
+                        if tokio::time::timeout_at(deadline, tx.send(StreamChunk::Data(data)))
+                            .await
+                            .is_err()
+                        {
+                            return Err(StreamAbort::TimedOut);
+                        }
+                    }
+                    None if collected.len() + data.len()
+                        > nimbus_model::limits::RESPONSE_MAX_BYTES =>
+                    {
+                        too_large = true
+                    }
+                    None => collected.extend_from_slice(&data),
+                },
+                Some(StreamPart::Error { error_type, body }) => {
+                    let body = if body.is_empty() {
+                        Bytes::from(
+                            serde_json::json!({ "errorType": error_type, "errorMessage": "" })
+                                .to_string(),
+                        )
+                    } else {
+                        body
+                    };
+                    return Ok((
+                        Outcome::Error {
+                            body,
+                            error_type: Some(error_type),
+                        },
+                        std::time::Instant::now(),
+                    ));
+                }
+            }
+        }
+        let done = std::time::Instant::now();
+        if too_large {
+            return Ok((Outcome::ResponseTooLarge, done));
+        }
+        Ok((
+            Outcome::Response {
+                body: Bytes::from(collected),
+                content_type: content_type
+                    .and_then(|c| nimbus_runtime_api::RuntimeHeaderValue::from_str(&c).ok()),
+            },
+            done,
+        ))
     }
 
     async fn finish_log(&self, want: bool) -> Option<String> {
@@ -464,6 +591,7 @@ impl Environment {
             let log_tail = self.finish_log(true).await;
             return RunResult {
                 response: InvokeResponse {
+                    streamed: false,
                     body: err.body,
                     content_type: None,
                     function_error: true,
@@ -516,6 +644,7 @@ impl Environment {
         let log_tail = self.finish_log(true).await;
         RunResult {
             response: InvokeResponse {
+                streamed: false,
                 body: error_body("Sandbox.Timedout", &message),
                 content_type: None,
                 function_error: true,
@@ -552,6 +681,7 @@ impl Environment {
         let log_tail = self.finish_log(true).await;
         RunResult {
             response: InvokeResponse {
+                streamed: false,
                 body: error_body(error_type, &message),
                 content_type: None,
                 function_error: true,
@@ -595,6 +725,7 @@ pub(crate) fn launch_failed(
     failure: LaunchFailure,
 ) -> InvokeResponse {
     InvokeResponse {
+        streamed: false,
         body: error_body(
             failure.error_type,
             &format!("RequestId: {request_id} Error: {}", failure.message),

@@ -20,6 +20,7 @@ use dashmap::DashMap;
 use nimbus_model::{FunctionRecord, Identity};
 use nimbus_runtimes::Runtimes;
 use nimbus_sandbox::Sandbox;
+use tokio::sync::mpsc;
 
 pub use concurrency::{Concurrency, ReserveError, Throttle};
 use environment::Environment;
@@ -71,11 +72,26 @@ pub struct InvokeRequest {
     pub client_context: Option<String>,
     /// `LogType=Tail`: return this invocation's log.
     pub want_tail: bool,
+    /// Where a streamed response goes as the function writes it (InvokeWithResponseStream,
+    /// streaming Function URLs). Without it a streamed response is collected (6 MB at most).
+    pub stream: Option<mpsc::Sender<StreamChunk>>,
 }
 
-/// The result of an invocation that ran (successfully or not).
+/// What a caller that takes streamed responses receives, in order: `Start` once the
+/// runtime begins to stream, then the data. A function that does not stream sends nothing;
+/// its response is in the [`InvokeResponse`] as usual.
+#[derive(Debug)]
+pub enum StreamChunk {
+    Start { content_type: Option<String> },
+    Data(Bytes),
+}
+
+/// The result of an invocation that ran (successfully or not). For a streamed response
+/// `streamed` is set, `body` is empty on success and holds the error document when the
+/// stream failed.
 #[derive(Debug)]
 pub struct InvokeResponse {
+    pub streamed: bool,
     pub body: Bytes,
     pub content_type: Option<String>,
     /// `X-Amz-Function-Error: Unhandled`.

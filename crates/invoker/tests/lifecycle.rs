@@ -58,6 +58,7 @@ fn request(payload: &str, tail: bool) -> InvokeRequest {
         invoked_arn: "arn:aws:lambda:us-east-1:000000000000:function:lifecycle".into(),
         client_context: None,
         want_tail: tail,
+        stream: None,
     }
 }
 

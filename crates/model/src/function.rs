@@ -83,6 +83,9 @@ pub struct FunctionRecord {
     /// On `$LATEST`: asynchronous-invocation settings per qualifier (version or alias).
     #[serde(default)]
     pub event_invoke: BTreeMap<String, crate::EventInvokeConfig>,
+    /// On `$LATEST`: Function URLs per qualifier (`$LATEST` or an alias).
+    #[serde(default)]
+    pub urls: BTreeMap<String, crate::FunctionUrlConfig>,
     /// On a published version: the `$LATEST` RevisionId it was published from.
     #[serde(default)]
     pub published_from: Option<String>,
@@ -120,6 +123,7 @@ impl FunctionRecord {
             reserved_concurrency: None,
             provisioned: BTreeMap::new(),
             event_invoke: BTreeMap::new(),
+            urls: BTreeMap::new(),
             published_from: None,
         }
     }

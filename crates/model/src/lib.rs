@@ -4,6 +4,7 @@
 
 pub mod events;
 pub mod function;
+pub mod http;
 pub mod limits;
 pub mod names;
 pub mod time_fmt;
@@ -12,5 +13,8 @@ pub use events::{EventInvokeConfig, InputTransformerRecord, RuleRecord, TargetRe
 pub use function::{
     AliasRecord, AttachedLayer, CodeInfo, FunctionConfig, FunctionRecord, LayerVersionRecord,
     LoggingConfig, PolicyStatement, ProvisionedConfig,
+};
+pub use http::{
+    CorsConfig, FunctionUrlConfig, HttpApiRecord, IntegrationRecord, RouteRecord, StageRecord,
 };
 pub use names::{FunctionRef, Identity, NameError};

@@ -34,6 +34,10 @@ pub struct BenchArgs {
     /// accepted (durably queued), not how fast they run.
     #[arg(long)]
     event: bool,
+    /// POST to this HTTP endpoint (a Function URL or an HTTP API route, e.g. the
+    /// `/_nimbus/url/<url-id>/` fallback) instead of the Invoke API; NAME is then a label.
+    #[arg(long, conflicts_with = "event")]
+    url: Option<String>,
     #[command(flatten)]
     endpoint: Endpoint,
 }
@@ -129,6 +133,10 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
     if let Some(q) = qualifier {
         url.push_str(&format!("?Qualifier={}", encode(&q)));
     }
+    let http_mode = a.url.is_some();
+    if let Some(u) = &a.url {
+        url.clone_from(u);
+    }
     let tally = Arc::new(Tally::default());
     let issued = Arc::new(AtomicU64::new(0));
     let samples = Arc::new(Mutex::new(Vec::<u64>::new()));
@@ -186,6 +194,7 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
                             };
                             match status {
                                 202 if event => mine.push(us),
+                                200..=299 if http_mode => mine.push(us),
                                 200 => {
                                     mine.push(us);
                                     if h("x-amz-function-error").is_some() {

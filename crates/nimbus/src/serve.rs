@@ -166,7 +166,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 return;
             };
             if let Ok(listener) = tokio::net::TcpListener::from_std(listener) {
-                let _ = axum::serve(listener, router).await;
+                let _ = axum::serve(
+                    listener,
+                    router.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .await;
             }
         })
     });
@@ -225,12 +229,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )
     .context("opening the asynchronous-invocation queue")?;
     let bus = Bus::load(identity.clone(), store.clone()).context("loading EventBridge rules")?;
+    let apis =
+        nimbus_control_plane::apigw::Registry::load(store.clone()).context("loading HTTP APIs")?;
     let state = Arc::new(AppState {
         catalog,
         invoker: invoker.clone(),
         logs: store.clone(),
         async_invoke,
         bus,
+        apis,
+        http_port: args.listen.port(),
     });
     tokio::spawn(nimbus_control_plane::async_invoke::run_delivery(
         state.clone(),
@@ -293,7 +301,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let router = nimbus_control_plane::router(state);
     let _ = router_cell.set(router.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, router).with_graceful_shutdown(async {
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
         let _ = stop_rx.await;
     });
     let mut server = std::pin::pin!(server.into_future());

@@ -20,6 +20,8 @@ use nimbus_model::time_fmt::now_millis;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, Notify};
 
+pub use hyper::header::HeaderValue as RuntimeHeaderValue;
+
 const PREFIX: &str = "/2018-06-01/runtime/";
 /// Error bodies and init errors are small; anything bigger is truncated garbage.
 const ERROR_MAX_BYTES: usize = 1024 * 1024;
@@ -56,7 +58,28 @@ pub enum Outcome {
     },
     /// The runtime tried to return more than 6 MB.
     ResponseTooLarge,
+    /// The runtime streams its response (`Lambda-Runtime-Function-Response-Mode:
+    /// streaming`): parts arrive as it writes them; the channel closes when it is done.
+    Stream {
+        content_type: Option<HeaderValue>,
+        parts: mpsc::Receiver<StreamPart>,
+    },
 }
+
+/// A piece of a streamed response.
+#[derive(Debug)]
+pub enum StreamPart {
+    Data(Bytes),
+    /// The runtime reported a failure in its trailers (or sent more than the limit); nothing
+    /// follows.
+    Error {
+        error_type: String,
+        body: Bytes,
+    },
+}
+
+/// Most bytes a streamed response may carry (AWS: 200 MB).
+pub const STREAM_MAX_BYTES: usize = 200 * 1024 * 1024;
 
 /// What the platform awaits for one dispatched invocation.
 #[derive(Debug)]
@@ -346,6 +369,18 @@ async fn respond(shared: &Shared, id: String, req: Request<Incoming>, is_error: 
         }
     }
     let content_type = req.headers().get(CONTENT_TYPE).cloned();
+    if !is_error {
+        if let Some(mode) = req.headers().get("lambda-runtime-function-response-mode") {
+            if mode.as_bytes().eq_ignore_ascii_case(b"streaming") {
+                return stream(shared, content_type, req.into_body()).await;
+            }
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidFunctionResponseMode",
+                "Lambda-Runtime-Function-Response-Mode must be 'streaming'",
+            );
+        }
+    }
     let error_type = req
         .headers()
         .get("lambda-runtime-function-error-type")
@@ -406,6 +441,90 @@ async fn respond(shared: &Shared, id: String, req: Request<Incoming>, is_error: 
             )
         }
     }
+}
+
+/// A streamed response: parts go to the platform as they arrive (backpressure included);
+/// the runtime's request is answered when its body ends. Errors come as HTTP trailers.
+async fn stream(shared: &Shared, content_type: Option<HeaderValue>, mut body: Incoming) -> Resp {
+    let Some(current) = lock(&shared.current).take() else {
+        return api_error(
+            StatusCode::FORBIDDEN,
+            "InvalidStateTransition",
+            "no invocation is in progress",
+        );
+    };
+    let (tx, parts) = mpsc::channel(16);
+    let _ = current.outcome.send((
+        Outcome::Stream {
+            content_type,
+            parts,
+        },
+        Instant::now(),
+    ));
+    let mut sent = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            let _ = tx
+                .send(StreamPart::Error {
+                    error_type: "Runtime.TruncatedResponse".into(),
+                    body: Bytes::from_static(br#"{"errorType":"Runtime.TruncatedResponse","errorMessage":"the runtime closed the connection before ending the stream"}"#),
+                })
+                .await;
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "TruncatedHTTPRequest",
+                "truncated request body",
+            );
+        };
+        match frame.into_data() {
+            Ok(data) => {
+                sent += data.len();
+                if sent > STREAM_MAX_BYTES {
+                    let _ = tx
+                        .send(StreamPart::Error {
+                            error_type: "Function.ResponseSizeTooLarge".into(),
+                            body: Bytes::from(format!(
+                                r#"{{"errorType":"Function.ResponseSizeTooLarge","errorMessage":"Response payload size exceeded maximum allowed payload size ({STREAM_MAX_BYTES} bytes)."}}"#
+                            )),
+                        })
+                        .await;
+                    return api_error(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "RequestEntityTooLarge",
+                        &format!(
+                            "Exceeded maximum allowed payload size ({STREAM_MAX_BYTES} bytes)."
+                        ),
+                    );
+                }
+                // A platform that stopped listening (client gone) still lets the runtime finish.
+                let _ = tx.send(StreamPart::Data(data)).await;
+            }
+            Err(frame) => {
+                let Ok(trailers) = frame.into_trailers() else {
+                    continue;
+                };
+                let header = |name: &str| {
+                    trailers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                };
+                if let Some(error_type) = header("lambda-runtime-function-error-type") {
+                    use base64::Engine;
+                    let body = header("lambda-runtime-function-error-body")
+                        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                        .unwrap_or_default();
+                    let _ = tx
+                        .send(StreamPart::Error {
+                            error_type,
+                            body: Bytes::from(body),
+                        })
+                        .await;
+                }
+            }
+        }
+    }
+    accepted()
 }
 
 async fn init_error(shared: &Shared, req: Request<Incoming>) -> Resp {

@@ -11,7 +11,7 @@ pub use queue::{
 
 pub use sqlite::SqliteStore;
 
-use nimbus_model::{AliasRecord, FunctionRecord, LayerVersionRecord};
+use nimbus_model::{AliasRecord, FunctionRecord, HttpApiRecord, LayerVersionRecord};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -46,6 +46,14 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts or replaces an alias.
     fn put_alias(&self, alias: &AliasRecord) -> Result<()>;
     fn delete_alias(&self, function: &str, name: &str) -> Result<()>;
+}
+
+/// API Gateway HTTP APIs, each stored whole (integrations, routes and stages included).
+pub trait ApiStore: Send + Sync + 'static {
+    fn load_apis(&self) -> Result<Vec<HttpApiRecord>>;
+    /// Inserts or replaces an API.
+    fn put_api(&self, api: &HttpApiRecord) -> Result<()>;
+    fn delete_api(&self, api_id: &str) -> Result<()>;
 }
 
 /// What [`LayerStore::load_layers`] returns.

@@ -7,11 +7,11 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use nimbus_model::time_fmt::now_millis;
-use nimbus_model::{AliasRecord, FunctionRecord, LayerVersionRecord};
+use nimbus_model::{AliasRecord, FunctionRecord, HttpApiRecord, LayerVersionRecord};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use crate::{
-    LayerStore, LogEvent, LogGroupInfo, LogQuery, LogStore, LogStreamInfo, Result, Store,
+    ApiStore, LayerStore, LogEvent, LogGroupInfo, LogQuery, LogStore, LogStreamInfo, Result, Store,
     StoreError, StoredLayers, StoredLogEvent,
 };
 
@@ -102,6 +102,11 @@ const MIGRATIONS: &[&str] = &[
         created INTEGER NOT NULL
      );
      CREATE INDEX stored_messages_target ON stored_messages (target, id);",
+    // v5: API Gateway HTTP APIs
+    "CREATE TABLE http_apis (
+        api_id TEXT PRIMARY KEY,
+        record TEXT NOT NULL
+     );",
 ];
 
 mod queue;
@@ -249,6 +254,31 @@ impl Store for SqliteStore {
             "DELETE FROM aliases WHERE function = ?1 AND name = ?2",
             params![function, name],
         )?;
+        Ok(())
+    }
+}
+
+impl ApiStore for SqliteStore {
+    fn load_apis(&self) -> Result<Vec<HttpApiRecord>> {
+        self.load_json("SELECT 'api ' || api_id, record FROM http_apis ORDER BY api_id")
+    }
+
+    fn put_api(&self, api: &HttpApiRecord) -> Result<()> {
+        let json = serde_json::to_string(api).map_err(|source| StoreError::Corrupt {
+            what: api.api_id.clone(),
+            source,
+        })?;
+        self.conn().execute(
+            "INSERT INTO http_apis (api_id, record) VALUES (?1, ?2)
+             ON CONFLICT (api_id) DO UPDATE SET record = excluded.record",
+            params![api.api_id, json],
+        )?;
+        Ok(())
+    }
+
+    fn delete_api(&self, api_id: &str) -> Result<()> {
+        self.conn()
+            .execute("DELETE FROM http_apis WHERE api_id = ?1", params![api_id])?;
         Ok(())
     }
 }

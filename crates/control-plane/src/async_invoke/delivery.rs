@@ -212,6 +212,7 @@ async fn deliver(state: &AppState, ev: QueuedEvent) -> Settlement {
         },
         client_context: e.client_context.clone(),
         want_tail: false,
+        stream: None,
     };
     let paths = state.catalog.code_paths(&function);
     match invoke_patiently(state, &function, paths, req).await {

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { format, types as utilTypes } from 'node:util';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
+import { Writable } from 'node:stream';
 
 const env = process.env;
 const RUNTIME_PATH = '/2018-06-01/runtime';
@@ -251,6 +252,84 @@ function apiCall(method, urlPath, body, headers, opts = {}) {
     if (opts.timeout) req.setTimeout(opts.timeout, () => req.destroy(new Error('Runtime API request timed out')));
     req.end(body);
   });
+}
+
+// ---------------------------------------------------------------------------
+// Response streaming (awslambda.streamifyResponse), as Lambda's Node.js runtime offers it.
+
+const STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+const HTTP_INTEGRATION = 'application/vnd.awslambda.http-integration-response';
+
+globalThis.awslambda = {
+  streamifyResponse(fn, options) {
+    fn[STREAMING] = 'response';
+    fn.streamingOptions = options;
+    return fn;
+  },
+  HttpResponseStream: {
+    // The HTTP integration's prelude (status, headers, cookies), then 8 NUL bytes, then the body.
+    from(stream, prelude) {
+      stream.setContentType(HTTP_INTEGRATION);
+      stream.write(JSON.stringify(prelude || {}));
+      stream.write(Buffer.alloc(8));
+      return stream;
+    },
+  },
+};
+
+// A Writable whose bytes go to the Runtime API as one chunked POST /response, opened on the
+// first write; a failure is reported in the trailers. `onDone(err)` runs when the platform
+// has answered.
+function responseStream(invocationPath, onDone) {
+  let req = null;
+  let contentType = 'application/octet-stream';
+  const open = () => {
+    if (req) return req;
+    req = http.request(
+      {
+        host: API_HOST,
+        port: API_PORT,
+        method: 'POST',
+        path: `${invocationPath}/response`,
+        agent,
+        headers: {
+          'User-Agent': USER_AGENT,
+          'Content-Type': contentType,
+          'Lambda-Runtime-Function-Response-Mode': 'streaming',
+          'Transfer-Encoding': 'chunked',
+          Trailer: 'Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body',
+        },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => onDone(null));
+      },
+    );
+    req.on('error', (err) => onDone(err));
+    return req;
+  };
+  const stream = new Writable({
+    write(chunk, _encoding, cb) {
+      open().write(chunk, cb);
+    },
+    final(cb) {
+      open().end();
+      cb();
+    },
+  });
+  stream.setContentType = (type) => {
+    contentType = type;
+  };
+  stream.fail = (errBody) => {
+    if (req && req.writableEnded) return;
+    const r = open();
+    r.addTrailers({
+      'Lambda-Runtime-Function-Error-Type': errBody.errorType || 'Error',
+      'Lambda-Runtime-Function-Error-Body': Buffer.from(JSON.stringify(errBody)).toString('base64'),
+    });
+    r.end();
+  };
+  return stream;
 }
 
 function fatal(err) {
@@ -496,6 +575,23 @@ function invoke(id, headers, body) {
     };
     if (tenantId !== undefined) context.tenantId = tenantId;
 
+    if (handler[STREAMING] === 'response') {
+      setHook(null);
+      reported = true;
+      const stream = responseStream(invocationPath, (err) => (err ? fatal(err) : scheduleNext()));
+      Promise.resolve()
+        .then(() => handler(JSON.parse(body), stream, context))
+        .then(
+          () => {
+            if (!stream.writableEnded) stream.end();
+          },
+          (err) => {
+            logRuntimeError('Invoke Error', err);
+            stream.fail(toRapidResponse(err));
+          },
+        );
+      return;
+    }
     const result = handler(JSON.parse(body), context, callback);
     if (result !== null && (typeof result === 'object' || typeof result === 'function') && typeof result.then === 'function') {
       result.then(succeed, fail);
