@@ -56,6 +56,35 @@ pub trait ApiStore: Send + Sync + 'static {
     fn delete_api(&self, api_id: &str) -> Result<()>;
 }
 
+/// What invocations used, summed per minute and function version (and the settings that
+/// set its price): the raw material of the bill.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageRow {
+    /// Minutes since the epoch.
+    pub minute: i64,
+    pub function: String,
+    pub version: String,
+    /// `x86_64` or `arm64`.
+    pub architecture: String,
+    pub memory_mb: i64,
+    pub ephemeral_mb: i64,
+    pub requests: i64,
+    pub errors: i64,
+    /// Billed duration (1 ms granularity), init included where it is billed.
+    pub billed_ms: i64,
+    /// Init duration of cold starts, rounded up to ms.
+    pub init_ms: i64,
+    /// Response bytes sent out of the environments.
+    pub egress_bytes: i64,
+}
+
+/// Usage records for the bill.
+pub trait UsageStore: Send + Sync + 'static {
+    /// Adds the rows' counts to what is stored for the same keys.
+    fn add_usage(&self, rows: &[UsageRow]) -> Result<()>;
+    fn usage_since(&self, minute: i64) -> Result<Vec<UsageRow>>;
+}
+
 /// What [`LayerStore::load_layers`] returns.
 #[derive(Debug, Default)]
 pub struct StoredLayers {

@@ -11,7 +11,7 @@ use nimbus_model::{AliasRecord, FunctionRecord, HttpApiRecord, LayerVersionRecor
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use crate::{
-    ApiStore, LayerStore, LogEvent, LogGroupInfo, LogQuery, LogStore, LogStreamInfo, Result, Store,
+    ApiStore, LayerStore, UsageRow, UsageStore, LogEvent, LogGroupInfo, LogQuery, LogStore, LogStreamInfo, Result, Store,
     StoreError, StoredLayers, StoredLogEvent,
 };
 
@@ -106,6 +106,21 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE http_apis (
         api_id TEXT PRIMARY KEY,
         record TEXT NOT NULL
+     );",
+    // v6: usage for the bill, per function version and minute
+    "CREATE TABLE usage (
+        minute INTEGER NOT NULL,
+        function TEXT NOT NULL,
+        version TEXT NOT NULL,
+        architecture TEXT NOT NULL,
+        memory_mb INTEGER NOT NULL,
+        ephemeral_mb INTEGER NOT NULL,
+        requests INTEGER NOT NULL,
+        errors INTEGER NOT NULL,
+        billed_ms INTEGER NOT NULL,
+        init_ms INTEGER NOT NULL,
+        egress_bytes INTEGER NOT NULL,
+        PRIMARY KEY (minute, function, version, architecture, memory_mb, ephemeral_mb)
      );",
 ];
 
@@ -280,6 +295,68 @@ impl ApiStore for SqliteStore {
         self.conn()
             .execute("DELETE FROM http_apis WHERE api_id = ?1", params![api_id])?;
         Ok(())
+    }
+}
+
+impl UsageStore for SqliteStore {
+    fn add_usage(&self, rows: &[UsageRow]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO usage (minute, function, version, architecture, memory_mb, ephemeral_mb,
+                                    requests, errors, billed_ms, init_ms, egress_bytes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT (minute, function, version, architecture, memory_mb, ephemeral_mb)
+                 DO UPDATE SET requests = requests + excluded.requests,
+                               errors = errors + excluded.errors,
+                               billed_ms = billed_ms + excluded.billed_ms,
+                               init_ms = init_ms + excluded.init_ms,
+                               egress_bytes = egress_bytes + excluded.egress_bytes",
+            )?;
+            for r in rows {
+                stmt.execute(params![
+                    r.minute,
+                    r.function,
+                    r.version,
+                    r.architecture,
+                    r.memory_mb,
+                    r.ephemeral_mb,
+                    r.requests,
+                    r.errors,
+                    r.billed_ms,
+                    r.init_ms,
+                    r.egress_bytes
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn usage_since(&self, minute: i64) -> Result<Vec<UsageRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT minute, function, version, architecture, memory_mb, ephemeral_mb,
+                    requests, errors, billed_ms, init_ms, egress_bytes
+             FROM usage WHERE minute >= ?1 ORDER BY function, minute",
+        )?;
+        let rows = stmt.query_map(params![minute], |r| {
+            Ok(UsageRow {
+                minute: r.get(0)?,
+                function: r.get(1)?,
+                version: r.get(2)?,
+                architecture: r.get(3)?,
+                memory_mb: r.get(4)?,
+                ephemeral_mb: r.get(5)?,
+                requests: r.get(6)?,
+                errors: r.get(7)?,
+                billed_ms: r.get(8)?,
+                init_ms: r.get(9)?,
+                egress_bytes: r.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 }
 
