@@ -20,6 +20,7 @@ mod invoke;
 mod json11;
 mod layers;
 mod logs_api;
+pub mod metrics_api;
 mod provisioned;
 mod query;
 mod streaming;
@@ -28,7 +29,7 @@ pub mod wire;
 
 use std::sync::Arc;
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -50,20 +51,29 @@ pub struct AppState {
     pub async_invoke: AsyncInvoker,
     pub bus: Bus,
     pub apis: apigw::Registry,
+    pub usage: Arc<dyn nimbus_store::UsageStore>,
     /// The port the API listens on (Function URLs and API endpoints name it).
     pub http_port: u16,
 }
 
 /// The complete router.
 pub fn router(state: Arc<AppState>) -> Router {
+    metrics_api::mark_start();
     Router::new()
         .route(
             "/_nimbus/health",
-            get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
+            get(|State(s): State<Arc<AppState>>| async move {
+                axum::Json(
+                    serde_json::json!({ "status": "ok", "isolation": s.invoker.isolation() }),
+                )
+            }),
         )
         .route("/_nimbus/code/{file}", get(functions::download_code))
         .route("/_nimbus/functions/{name}/stats", get(functions::stats))
         .route("/_nimbus/async", get(internal::async_stats))
+        .route("/metrics", get(metrics_api::metrics))
+        .route("/_nimbus/stats", get(metrics_api::stats))
+        .route("/_nimbus/usage", get(metrics_api::usage))
         .route("/_nimbus/schedules", get(internal::schedules))
         .route("/_nimbus/messages", get(internal::messages))
         .route(

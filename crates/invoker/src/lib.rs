@@ -8,6 +8,7 @@ mod concurrency;
 mod env_vars;
 mod environment;
 mod logs;
+pub mod metrics;
 pub mod report;
 
 use std::path::PathBuf;
@@ -109,14 +110,6 @@ struct PoolKey {
     version: String,
 }
 
-/// Counters of one function version since the server started.
-#[derive(Debug, Default)]
-struct Counters {
-    invocations: AtomicU64,
-    errors: AtomicU64,
-    duration_us: AtomicU64,
-}
-
 /// A snapshot of one function version's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct VersionStats {
@@ -192,7 +185,7 @@ pub struct Invoker {
     platform: Platform,
     sandbox: Arc<dyn Sandbox>,
     pools: DashMap<PoolKey, Arc<Pool>>,
-    counters: DashMap<PoolKey, Arc<Counters>>,
+    metrics: metrics::Metrics,
     concurrency: Concurrency,
     memory: Arc<MemoryBudget>,
     provisioned: DashMap<PoolKey, Arc<Provisioned>>,
@@ -234,7 +227,7 @@ impl Invoker {
             platform,
             sandbox,
             pools: DashMap::new(),
-            counters: DashMap::new(),
+            metrics: metrics::Metrics::default(),
             concurrency,
             memory: Arc::new(MemoryBudget {
                 limit_mb: u64::MAX,
@@ -482,8 +475,12 @@ impl Invoker {
         paths: CodePaths,
         req: InvokeRequest,
     ) -> Result<InvokeResponse, Throttle> {
+        let metrics = self.metrics.version(&function);
         // The slot is held until this invocation's environment is back in its pool.
-        let _slot = self.concurrency.acquire(&function.name)?;
+        let _slot = self.concurrency.acquire(&function.name).inspect_err(|_| {
+            metrics.throttles.fetch_add(1, Ordering::Relaxed);
+        })?;
+        let _running = metrics::Metrics::running(&metrics);
         let pool = self.pool(&function);
         let (mut env, result) = loop {
             let mut env = match pool.checkout(function.generation) {
@@ -493,7 +490,9 @@ impl Invoker {
                     self.sandbox.as_ref(),
                     &function,
                     &paths,
-                    self.charge(function.config.memory_mb)?,
+                    self.charge(function.config.memory_mb).inspect_err(|_| {
+                        metrics.throttles.fetch_add(1, Ordering::Relaxed);
+                    })?,
                     None,
                 )
                 .await
@@ -516,7 +515,8 @@ impl Invoker {
                 None => env.kill(),
             }
         };
-        self.count(&function, &result.response);
+        self.metrics
+            .record(&metrics, &function, &req.invoked_arn, &result.response);
         if result.reusable && env.is_alive() {
             env.last_used = std::time::Instant::now();
             if self.freeze_idle {
@@ -535,33 +535,26 @@ impl Invoker {
         &self.concurrency
     }
 
-    fn count(&self, f: &FunctionRecord, r: &InvokeResponse) {
-        let key = PoolKey {
-            name: f.name.clone(),
-            version: f.version.clone(),
-        };
-        let c = match self.counters.get(&key) {
-            Some(c) => c.clone(),
-            None => self.counters.entry(key).or_default().clone(),
-        };
-        c.invocations.fetch_add(1, Ordering::Relaxed);
-        if r.function_error {
-            c.errors.fetch_add(1, Ordering::Relaxed);
-        }
-        c.duration_us
-            .fetch_add((r.duration_ms * 1000.0) as u64, Ordering::Relaxed);
+    /// The sandbox environments run in (`process (UNISOLATED)`, `sandbox`, …).
+    pub fn isolation(&self) -> &'static str {
+        self.sandbox.name()
+    }
+
+    /// Everything counted since the server started, for metrics and the bill.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.metrics
     }
 
     /// Counters per version of a function, since the server started.
     pub fn stats(&self, name: &str) -> Vec<(String, VersionStats)> {
         let mut out: Vec<(String, VersionStats)> = self
-            .counters
-            .iter()
-            .filter(|c| c.key().name == name)
-            .map(|c| {
-                let v = c.value();
+            .metrics
+            .versions()
+            .into_iter()
+            .filter(|((n, _), _)| n == name)
+            .map(|((_, version), v)| {
                 (
-                    c.key().version.clone(),
+                    version,
                     VersionStats {
                         invocations: v.invocations.load(Ordering::Relaxed),
                         errors: v.errors.load(Ordering::Relaxed),

@@ -7,6 +7,7 @@ pub mod function;
 pub mod http;
 pub mod limits;
 pub mod names;
+pub mod pricing;
 pub mod time_fmt;
 
 pub use events::{EventInvokeConfig, InputTransformerRecord, RuleRecord, TargetRecord};

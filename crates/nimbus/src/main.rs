@@ -13,8 +13,11 @@ macro_rules! out {
 
 mod bench;
 mod cli;
+mod cost;
 mod release;
 mod serve;
+mod stats;
+mod tune;
 
 use std::path::PathBuf;
 
@@ -53,6 +56,12 @@ enum Command {
     Schedules(cli::Endpoint),
     /// Print what Nimbus kept for SQS/SNS/S3 targets (dead letters, destination records).
     Messages(cli::MessagesArgs),
+    /// A live summary of invocations, errors, throttles and durations per function version.
+    Stats(stats::StatsArgs),
+    /// The bill: requests, GB-seconds and USD per function, with a monthly projection.
+    Cost(cost::CostArgs),
+    /// Run a function at several memory sizes; show duration and cost per size and a chart.
+    Tune(tune::TuneArgs),
 }
 
 fn default_data_dir() -> PathBuf {
@@ -78,6 +87,9 @@ fn main() -> std::process::ExitCode {
         Command::Bench(a) => bench::bench(a),
         Command::Schedules(a) => cli::schedules(a),
         Command::Messages(a) => cli::messages(a),
+        Command::Stats(a) => stats::stats(a),
+        Command::Cost(a) => cost::cost(a),
+        Command::Tune(a) => tune::tune(a),
     };
     match result {
         Ok(code) => code,

@@ -238,6 +238,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         async_invoke,
         bus,
         apis,
+        usage: store.clone(),
         http_port: args.listen.port(),
     });
     tokio::spawn(nimbus_control_plane::async_invoke::run_delivery(
@@ -298,6 +299,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     });
 
+    let final_state = state.clone();
     let router = nimbus_control_plane::router(state);
     let _ = router_cell.set(router.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -322,6 +324,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         }
     }
+    nimbus_control_plane::metrics_api::flush_usage(&final_state).await;
     // Let the log writer store what is queued.
     drop(log_writer);
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -11,8 +11,8 @@ use nimbus_model::{AliasRecord, FunctionRecord, HttpApiRecord, LayerVersionRecor
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use crate::{
-    ApiStore, LayerStore, UsageRow, UsageStore, LogEvent, LogGroupInfo, LogQuery, LogStore, LogStreamInfo, Result, Store,
-    StoreError, StoredLayers, StoredLogEvent,
+    ApiStore, LayerStore, LogEvent, LogGroupInfo, LogQuery, LogStore, LogStreamInfo, Result, Store,
+    StoreError, StoredLayers, StoredLogEvent, UsageRow, UsageStore,
 };
 
 /// Schema migrations, applied in order; the index + 1 is the schema version.
