@@ -242,3 +242,22 @@ def test_nothing_leaks_after_ten_thousand_invocations(tmp_path, nimbus_bin):
         assert len(children(srv.pid)) <= 4, children(srv.pid)
     finally:
         factory.close()
+
+
+def test_burst_scaling_rate_limits_new_environments(tmp_path_factory, nimbus_bin):
+    """With `--scale-rate 2`, a function starts at most 2 environments per 10 s: a burst of
+    4 parallel invocations gets 2 through and 2 throttled; the warm ones are reused."""
+    from .conftest import ServerFactory
+
+    factory = ServerFactory(nimbus_bin, tmp_path_factory.mktemp("scale"))
+    try:
+        lam = factory.new("scale", extra_args=["--scale-rate", "2"]).lambda_client()
+        name = _create(lam)
+        ok, throttled = _parallel(lam, name, 4, 1.5)
+        assert len(ok) == 2
+        assert throttled == ["FunctionInvocationRateLimitExceeded"] * 2
+        # Warm environments need no new start.
+        for _ in range(3):
+            assert "FunctionError" not in lam.invoke(FunctionName=name, Payload=b"{}")
+    finally:
+        factory.close()

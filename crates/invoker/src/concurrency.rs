@@ -15,6 +15,8 @@ pub enum Throttle {
     ConcurrentInvocationLimitExceeded,
     /// The function's reserved concurrency is used up (or is 0).
     ReservedFunctionConcurrentInvocationLimitExceeded,
+    /// The function started new environments faster than its burst scaling rate allows.
+    FunctionScalingRateExceeded,
 }
 
 impl Throttle {
@@ -24,6 +26,8 @@ impl Throttle {
             Throttle::ReservedFunctionConcurrentInvocationLimitExceeded => {
                 "ReservedFunctionConcurrentInvocationLimitExceeded"
             }
+            // AWS reports scaling throttles with its invocation-rate reason.
+            Throttle::FunctionScalingRateExceeded => "FunctionInvocationRateLimitExceeded",
         }
     }
 }
@@ -292,5 +296,66 @@ mod wake_tests {
             .expect("woken")
             .unwrap();
         assert!(ok);
+    }
+}
+
+/// Lambda's burst scaling limit: each function may start at most `per_10s` new environments
+/// every 10 seconds, refilled continuously (no banking beyond one window). Only cold starts
+/// draw on it, so warm invocations never touch its lock.
+#[derive(Debug)]
+pub struct ScaleLimiter {
+    per_10s: f64,
+    buckets: DashMap<String, std::sync::Mutex<(f64, std::time::Instant)>>,
+}
+
+impl ScaleLimiter {
+    pub fn new(per_10s: u32) -> Self {
+        ScaleLimiter {
+            per_10s: f64::from(per_10s.max(1)),
+            buckets: DashMap::new(),
+        }
+    }
+
+    /// Takes one environment start for `function`, or says it is scaling too fast.
+    pub fn take(&self, function: &str) -> Result<(), Throttle> {
+        let now = std::time::Instant::now();
+        let bucket = match self.buckets.get(function) {
+            Some(b) => b,
+            None => {
+                self.buckets
+                    .entry(function.to_string())
+                    .or_insert_with(|| std::sync::Mutex::new((self.per_10s, now)));
+                self.buckets
+                    .get(function)
+                    .ok_or(Throttle::FunctionScalingRateExceeded)?
+            }
+        };
+        let mut b = bucket.lock().unwrap_or_else(|e| e.into_inner());
+        let refill = now.duration_since(b.1).as_secs_f64() * self.per_10s / 10.0;
+        b.0 = (b.0 + refill).min(self.per_10s);
+        b.1 = now;
+        if b.0 >= 1.0 {
+            b.0 -= 1.0;
+            Ok(())
+        } else {
+            Err(Throttle::FunctionScalingRateExceeded)
+        }
+    }
+}
+
+#[cfg(test)]
+mod scale_tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_is_capped_then_refills() {
+        let s = ScaleLimiter::new(100);
+        for _ in 0..100 {
+            s.take("f").unwrap();
+        }
+        assert_eq!(s.take("f"), Err(Throttle::FunctionScalingRateExceeded));
+        s.take("g").expect("each function has its own budget");
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        s.take("f").expect("a start refills every 100 ms at 100 per 10 s");
     }
 }

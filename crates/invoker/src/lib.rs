@@ -23,7 +23,7 @@ use nimbus_runtimes::Runtimes;
 use nimbus_sandbox::Sandbox;
 use tokio::sync::mpsc;
 
-pub use concurrency::{Concurrency, ReserveError, Throttle};
+pub use concurrency::{Concurrency, ReserveError, ScaleLimiter, Throttle};
 use environment::Environment;
 pub use logs::LogSink;
 
@@ -191,6 +191,7 @@ pub struct Invoker {
     provisioned: DashMap<PoolKey, Arc<Provisioned>>,
     /// Freeze idle environments (cgroup freezer), as Lambda does.
     freeze_idle: bool,
+    scaling: ScaleLimiter,
 }
 
 /// The host memory environments may claim, counted in their configured `MemorySize`.
@@ -235,6 +236,7 @@ impl Invoker {
             }),
             provisioned: DashMap::new(),
             freeze_idle: true,
+            scaling: ScaleLimiter::new(1000),
         }
     }
 
@@ -387,6 +389,12 @@ impl Invoker {
         })
     }
 
+    /// Sets the burst scaling rate: new environments per function per 10 s (AWS: 1000).
+    pub fn with_scale_rate(mut self, per_10s: u32) -> Self {
+        self.scaling = ScaleLimiter::new(per_10s);
+        self
+    }
+
     /// Caps the memory (sum of `MemorySize`) of all environments together; beyond it, the
     /// least recently used idle environments are stopped to make room.
     pub fn with_memory_budget(mut self, limit_mb: u64) -> Self {
@@ -490,9 +498,13 @@ impl Invoker {
                     self.sandbox.as_ref(),
                     &function,
                     &paths,
-                    self.charge(function.config.memory_mb).inspect_err(|_| {
-                        metrics.throttles.fetch_add(1, Ordering::Relaxed);
-                    })?,
+                    // Cold starts draw on the function's burst scaling budget.
+                    self.scaling
+                        .take(&function.name)
+                        .and_then(|()| self.charge(function.config.memory_mb))
+                        .inspect_err(|_| {
+                            metrics.throttles.fetch_add(1, Ordering::Relaxed);
+                        })?,
                     None,
                 )
                 .await

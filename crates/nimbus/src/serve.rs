@@ -64,6 +64,9 @@ pub struct ServeArgs {
     /// Do not install the managed boto3 for Python functions.
     #[arg(long)]
     no_python_sdk: bool,
+    /// Burst scaling: new environments each function may start per 10 seconds (AWS: 1000).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    scale_rate: u32,
     /// Seconds before the first retry of a failed asynchronous invocation (AWS: about 60;
     /// the second retry waits twice as long). Fractions are allowed, for tests.
     #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
@@ -192,6 +195,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let invoker = Arc::new(
         Invoker::new(platform, sandbox.clone(), concurrency)
             .with_memory_budget(memory_budget)
+            .with_scale_rate(args.scale_rate)
             .with_freezing(!args.no_freeze),
     );
     let catalog = Catalog::load(
