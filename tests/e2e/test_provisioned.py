@@ -95,3 +95,23 @@ def test_failing_init_marks_the_config_failed(lam, create_fn):
 
     cfg = wait_until(failed, timeout=60, interval=0.2, message="provisioned concurrency FAILED")
     assert "init breaks" in cfg["StatusReason"]
+
+
+def test_provisioned_concurrency_follows_its_alias(lam, create_fn):
+    fn = create_fn(code={"app.py": APP})
+    v1 = lam.publish_version(FunctionName=fn.name)["Version"]
+    lam.create_alias(FunctionName=fn.name, Name="prod", FunctionVersion=v1)
+    lam.put_provisioned_concurrency_config(FunctionName=fn.name, Qualifier="prod", ProvisionedConcurrentExecutions=1)
+    _ready(lam, fn.name, "prod")
+    lam.update_function_configuration(FunctionName=fn.name, Description="v2")
+    v2 = lam.publish_version(FunctionName=fn.name)["Version"]
+    lam.update_alias(FunctionName=fn.name, Name="prod", FunctionVersion=v2)
+    cfg = _ready(lam, fn.name, "prod")
+    assert cfg["AvailableProvisionedConcurrentExecutions"] == 1
+
+    def provisioned_v2():
+        r = lam.invoke(FunctionName=fn.name, Qualifier="prod")
+        return r["ExecutedVersion"] == v2 and json.loads(r["Payload"].read())["init_type"] == "provisioned-concurrency"
+
+    wait_until(provisioned_v2, timeout=30, message="the alias' new version runs on provisioned environments")
+    lam.delete_provisioned_concurrency_config(FunctionName=fn.name, Qualifier="prod")

@@ -143,6 +143,7 @@ pub(crate) async fn update_alias(
     let input: AliasInput = parse_json(&body)?;
     let function = function_name(&state, &function)?;
     let routing = routing(input.routing_config)?;
+    let before = state.catalog.resolve(&function, Some(&name))?;
     let a = state
         .catalog
         .update_alias(
@@ -154,10 +155,46 @@ pub(crate) async fn update_alias(
             input.revision_id.as_deref(),
         )
         .await?;
+    follow_provisioned(&state, &function, &name, &before.version);
     Ok(Json(wire::alias_configuration(
         &a,
         state.catalog.identity(),
     )))
+}
+
+/// Provisioned concurrency set on an alias follows it: when the alias moves to another
+/// version, that version is provisioned and the old one released (unless another qualifier
+/// still provisions it), as Lambda does.
+fn follow_provisioned(state: &AppState, function: &str, alias: &str, old_version: &str) {
+    let Some(latest) = state.catalog.get(function) else {
+        return;
+    };
+    let Some(cfg) = latest.provisioned.get(alias) else {
+        return;
+    };
+    let Ok(now) = state.catalog.resolve(function, Some(alias)) else {
+        return;
+    };
+    if now.version == old_version {
+        return;
+    }
+    state
+        .invoker
+        .set_provisioned(now.clone(), state.catalog.code_paths(&now), cfg.requested);
+    let still_used = latest.provisioned.keys().any(|q| {
+        q != alias
+            && state
+                .catalog
+                .resolve(function, Some(q))
+                .is_ok_and(|v| v.version == old_version)
+    });
+    if !still_used {
+        if let Ok(old) = state.catalog.resolve(function, Some(old_version)) {
+            state
+                .invoker
+                .set_provisioned(old.clone(), state.catalog.code_paths(&old), 0);
+        }
+    }
 }
 
 pub(crate) async fn delete_alias(
