@@ -867,18 +867,12 @@ fn apply_config(c: &mut FunctionConfig, input: &ConfigInput) -> ApiResult<()> {
         c.ephemeral_mb = e.size;
     }
     if let Some(l) = &input.logging_config {
-        if let Some(v) = &l.log_format {
-            c.logging.log_format = v.clone();
-        }
-        if let Some(v) = &l.log_group {
-            c.logging.log_group = v.clone();
-        }
-        if l.application_log_level.is_some() {
-            c.logging.application_log_level = l.application_log_level.clone();
-        }
-        if l.system_log_level.is_some() {
-            c.logging.system_log_level = l.system_log_level.clone();
-        }
+        c.logging.apply(
+            l.log_format.as_deref(),
+            l.application_log_level.as_deref(),
+            l.system_log_level.as_deref(),
+            l.log_group.as_deref(),
+        )?;
     }
     if let Some(t) = input.tracing_config.as_ref().and_then(|t| t.mode.clone()) {
         if !matches!(t.as_str(), "Active" | "PassThrough") {

@@ -166,15 +166,15 @@ pub fn function_configuration(f: &FunctionRecord, id: &Identity) -> Value {
     v
 }
 
+/// Levels only with JSON logs, where Lambda reports `INFO` for those never set.
 fn logging(c: &nimbus_model::FunctionConfig) -> Value {
-    let mut l = json!({ "LogFormat": c.logging.log_format, "LogGroup": c.logging.log_group });
-    if let Some(level) = &c.logging.application_log_level {
-        l["ApplicationLogLevel"] = level.clone().into();
+    let l = &c.logging;
+    let mut v = json!({ "LogFormat": l.log_format, "LogGroup": l.log_group });
+    if let (Some(app), Some(system)) = (l.application_level(), l.system_level()) {
+        v["ApplicationLogLevel"] = app.into();
+        v["SystemLogLevel"] = system.into();
     }
-    if let Some(level) = &c.logging.system_log_level {
-        l["SystemLogLevel"] = level.clone().into();
-    }
-    l
+    v
 }
 
 fn runtime_version_id(runtime: &str) -> String {

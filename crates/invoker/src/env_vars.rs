@@ -78,10 +78,9 @@ pub(crate) fn build(
         // Layers are not at /opt in process isolation: tell the function where they are.
         env.push(("NIMBUS_OPT_DIR".into(), opt_dir.clone()));
     }
-    if c.logging.log_format == "JSON" {
+    // ApplicationLogLevel (INFO unless set) reaches the runtime's logger; only with JSON logs.
+    if let Some(level) = c.logging.application_level() {
         env.push(("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()));
-        // Lambda's default ApplicationLogLevel with JSON logs is INFO.
-        let level = c.logging.application_log_level.as_deref().unwrap_or("INFO");
         env.push(("AWS_LAMBDA_LOG_LEVEL".into(), level.to_string()));
     }
     for (k, v) in &c.environment {

@@ -2,11 +2,11 @@
 //! state machine of one invocation on it (wait for the runtime to take the event, then for
 //! its answer, a crash, or the deadline).
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use nimbus_model::limits::INIT_TIMEOUT_MS;
-use nimbus_model::time_fmt::iso_millis;
 use nimbus_model::FunctionRecord;
 use nimbus_runtime_api::{Invocation, Outcome, RuntimeApi, StreamPart};
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ use nimbus_sandbox::{LaunchSpec, Layout, ProcessGuard, Sandbox};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::logs::{spawn_env_log, LogCmd};
-use crate::report;
+use crate::report::{self, Event, PlatformLog, Status};
 use crate::{
     CodePaths, InvokeRequest, InvokeResponse, MemoryCharge, Platform, ProvisionedToken, StreamChunk,
 };
@@ -39,7 +39,8 @@ pub(crate) struct Environment {
     api: RuntimeApi,
     guard: ProcessGuard,
     exited: watch::Receiver<Option<String>>,
-    log: mpsc::UnboundedSender<LogCmd>,
+    /// The log task, and the format of the platform's lines in it.
+    log: PlatformLog,
     spawned_at: Instant,
     initialized: bool,
     memory_mb: u32,
@@ -104,12 +105,32 @@ impl Environment {
                 error_type: "Runtime.Unknown",
                 message: format!("could not open the Runtime API: {e}"),
             })?;
-        let (log, log_rx) = mpsc::unbounded_channel();
-        let hook_log = log.clone();
+        let (log_tx, log_rx) = mpsc::unbounded_channel();
+        let log = PlatformLog::new(log_tx, &function.config.logging);
+        let init_type = if provisioned.is_some() {
+            "provisioned-concurrency"
+        } else {
+            "on-demand"
+        };
+        // On demand, init ends with the runtime's first `/next`, which takes the first event:
+        // its end is reported there, just before that event's START (from the spawn time
+        // set below). Provisioned environments report it from `initialize`.
+        let init_since: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let (hook_log, hook_init) = (log.clone(), init_since.clone());
         let version = function.version.clone();
         let on_handout: nimbus_runtime_api::HandoutHook = Box::new(move |request_id: &str| {
-            let _ = hook_log.send(LogCmd::Begin);
-            let _ = hook_log.send(LogCmd::Platform(report::start(request_id, &version)));
+            hook_log.send(LogCmd::Begin);
+            if let Some(since) = hook_init.lock().ok().and_then(|mut s| s.take()) {
+                hook_log.emit(&Event::InitDone {
+                    init_type: "on-demand",
+                    duration_ms: since.elapsed().as_secs_f64() * 1000.0,
+                    status: Status::Success,
+                });
+            }
+            hook_log.emit(&Event::Start {
+                request_id,
+                version: &version,
+            });
         });
         let api = RuntimeApi::serve(listener, on_handout).map_err(|e| LaunchFailure {
             error_type: "Runtime.Unknown",
@@ -199,11 +220,7 @@ impl Environment {
             stream: &stream,
             runtime_api: &net.runtime_api_addr,
             runtime_env: &command.env,
-            init_type: if provisioned.is_some() {
-                "provisioned-concurrency"
-            } else {
-                "on-demand"
-            },
+            init_type,
             host_layout: layout == Layout::Host,
         };
         let env = crate::env_vars::build(platform, function, &cx);
@@ -224,14 +241,22 @@ impl Environment {
             error_type: "Runtime.InvalidEntrypoint",
             message: e.to_string(),
         })?;
+        if provisioned.is_none() {
+            if let Ok(mut since) = init_since.lock() {
+                *since = Some(spawned_at);
+            }
+        }
         let group = function.config.logging.log_group.clone();
         spawn_env_log(platform.logs.clone(), group, stream, running.output, log_rx);
         // A cold start's Tail log includes what init printed.
-        let _ = log.send(LogCmd::Begin);
-        if let Some(line) = report::init_start(&function.config.runtime, &platform.identity.region)
-        {
-            let _ = log.send(LogCmd::Platform(line));
-        }
+        log.send(LogCmd::Begin);
+        log.emit(&Event::InitStart {
+            runtime: &function.config.runtime,
+            region: &platform.identity.region,
+            function: &function.name,
+            version: &function.version,
+            init_type,
+        });
         let (exit_tx, exited) = watch::channel(None);
         let mut child = running.child;
         tokio::spawn(async move {
@@ -264,13 +289,18 @@ impl Environment {
     pub(crate) async fn initialize(&mut self, budget: Duration) -> Result<(), String> {
         let mut exited = self.exited.clone();
         let outcome = tokio::select! {
-            _ = self.api.ready() => Ok(()),
+            ready = self.api.ready() => Ok(ready),
             status = exited.wait_for(Option::is_some) => Err(status.map(|s| s.clone().unwrap_or_default()).unwrap_or_default()),
             _ = tokio::time::sleep(budget) => return Err(format!("init did not finish within {}s", budget.as_secs())),
         };
         match outcome {
-            Ok(()) => {
+            Ok(ready) => {
                 self.initialized = true;
+                self.emit(Event::InitDone {
+                    init_type: self.init_type(),
+                    duration_ms: ready.duration_since(self.spawned_at).as_secs_f64() * 1000.0,
+                    status: Status::Success,
+                });
                 Ok(())
             }
             Err(status) => Err(match self.api.init_error() {
@@ -301,8 +331,27 @@ impl Environment {
         self.guard.kill();
     }
 
-    fn platform_line(&self, line: String) {
-        let _ = self.log.send(LogCmd::Platform(line));
+    fn init_type(&self) -> &'static str {
+        if self.provisioned.is_some() {
+            "provisioned-concurrency"
+        } else {
+            "on-demand"
+        }
+    }
+
+    fn emit(&self, event: Event<'_>) {
+        self.log.emit(&event);
+    }
+
+    /// The end of an invocation: END and REPORT (JSON: runtimeDone and report).
+    fn end(&self, report: report::Report<'_>, produced_bytes: Option<usize>) {
+        self.emit(Event::RuntimeDone {
+            request_id: report.request_id,
+            status: report.status,
+            duration_ms: report.duration_ms,
+            produced_bytes,
+        });
+        self.emit(Event::Report(report));
     }
 
     async fn wait_exit(&mut self) -> String {
@@ -351,7 +400,6 @@ impl Environment {
             _ = tokio::time::sleep(init_budget) => None,
         };
         let Some(started) = started else {
-            self.kill();
             let secs = init_budget.as_secs_f64();
             return Some(self.timed_out(&request_id, secs, None, function).await);
         };
@@ -371,14 +419,13 @@ impl Environment {
             status = self.wait_exit() => {
                 let message = format!("RequestId: {request_id} Error: Runtime exited with error: {status}");
                 let error_type = if self.guard.oom_killed() { "Runtime.OutOfMemory" } else { "Runtime.ExitError" };
-                self.platform_line(format!("{message}\n{error_type}"));
+                self.emit(Event::Crashed { message: &message, error_type });
                 let duration_ms = started.at.elapsed().as_secs_f64() * 1000.0;
                 return Some(self.finish_failure(&request_id, init_ms, duration_ms, error_type, message, function).await);
             }
             _ = tokio::time::sleep_until(deadline) => None,
         };
         let Some((outcome, done)) = answered else {
-            self.kill();
             let secs = started.at.elapsed().as_secs_f64();
             return Some(self.timed_out(&request_id, secs, init_ms, function).await);
         };
@@ -397,7 +444,10 @@ impl Environment {
                     } else {
                         "Runtime.ExitError"
                     };
-                    self.platform_line(format!("{message}\n{error_type}"));
+                    self.emit(Event::Crashed {
+                        message: &message,
+                        error_type,
+                    });
                     let duration_ms = started.at.elapsed().as_secs_f64() * 1000.0;
                     return Some(
                         self.finish_failure(
@@ -412,7 +462,6 @@ impl Environment {
                     );
                 }
                 Err(StreamAbort::TimedOut) => {
-                    self.kill();
                     let secs = started.at.elapsed().as_secs_f64();
                     return Some(self.timed_out(&request_id, secs, init_ms, function).await);
                 }
@@ -440,15 +489,17 @@ impl Environment {
                 Some("Function.ResponseSizeTooLarge"),
             ),
         };
-        self.platform_line(report::end(&request_id));
-        self.platform_line(report::report(&report::Report {
-            request_id: &request_id,
-            duration_ms,
-            memory_mb: self.memory_mb,
-            max_memory_mb: self.guard.max_memory_used_mb(),
-            init_ms,
-            status: status.map(|t| ("error", t)),
-        }));
+        self.end(
+            report::Report {
+                request_id: &request_id,
+                duration_ms,
+                memory_mb: self.memory_mb,
+                max_memory_mb: self.guard.max_memory_used_mb(),
+                init_ms,
+                status: status.map_or(Status::Success, Status::Error),
+            },
+            (!streamed).then_some(body.len()),
+        );
         let log_tail = self.finish_log(req.want_tail).await;
         Some(RunResult {
             response: InvokeResponse {
@@ -546,7 +597,7 @@ impl Environment {
 
     async fn finish_log(&self, want: bool) -> Option<String> {
         let (tx, rx) = oneshot::channel();
-        let _ = self.log.send(LogCmd::Finish(tx));
+        self.log.send(LogCmd::Finish(tx));
         if want {
             rx.await.ok()
         } else {
@@ -575,19 +626,27 @@ impl Environment {
                         })
                 })
                 .unwrap_or_else(|| "Runtime.Unknown".into());
-            self.platform_line(format!(
-                "INIT_REPORT Init Duration: {init_ms:.2} ms\tPhase: init\tStatus: error\tError Type: {error_type}"
-            ));
-            self.platform_line(report::start(request_id, &function.version));
-            self.platform_line(report::end(request_id));
-            self.platform_line(report::report(&report::Report {
+            let status = Status::Error(&error_type);
+            self.emit(Event::InitDone {
+                init_type: self.init_type(),
+                duration_ms: init_ms,
+                status,
+            });
+            self.emit(Event::Start {
                 request_id,
-                duration_ms: 0.0,
-                memory_mb: self.memory_mb,
-                max_memory_mb: None,
-                init_ms: Some(init_ms),
-                status: Some(("error", &error_type)),
-            }));
+                version: &function.version,
+            });
+            self.end(
+                report::Report {
+                    request_id,
+                    duration_ms: 0.0,
+                    memory_mb: self.memory_mb,
+                    max_memory_mb: None,
+                    init_ms: Some(init_ms),
+                    status,
+                },
+                None,
+            );
             let log_tail = self.finish_log(true).await;
             return RunResult {
                 response: InvokeResponse {
@@ -604,10 +663,15 @@ impl Environment {
             };
         }
         let message = format!("RequestId: {request_id} Error: Runtime exited with error: {status}");
-        self.platform_line(format!(
-            "INIT_REPORT Init Duration: {init_ms:.2} ms\tPhase: init\tStatus: error\tError Type: Runtime.ExitError"
-        ));
-        self.platform_line(format!("{message}\nRuntime.ExitError"));
+        self.emit(Event::InitDone {
+            init_type: self.init_type(),
+            duration_ms: init_ms,
+            status: Status::Error("Runtime.ExitError"),
+        });
+        self.emit(Event::Crashed {
+            message: &message,
+            error_type: "Runtime.ExitError",
+        });
         self.finish_failure(
             request_id,
             Some(init_ms),
@@ -626,21 +690,23 @@ impl Environment {
         init_ms: Option<f64>,
         function: &FunctionRecord,
     ) -> RunResult {
-        let now = iso_millis(time::OffsetDateTime::now_utc());
-        self.platform_line(format!(
-            "{now} {request_id} Task timed out after {secs:.2} seconds"
-        ));
+        // Read the peak before the runtime goes (its cgroup keeps the figure).
+        let max_memory_mb = self.guard.max_memory_used_mb();
+        self.kill();
+        self.emit(Event::TimedOut { request_id, secs });
         let message =
             format!("RequestId: {request_id} Error: Task timed out after {secs:.2} seconds");
-        self.platform_line(report::end(request_id));
-        self.platform_line(report::report(&report::Report {
-            request_id,
-            duration_ms: secs * 1000.0,
-            memory_mb: self.memory_mb,
-            max_memory_mb: self.guard.max_memory_used_mb(),
-            init_ms,
-            status: Some(("timeout", "")),
-        }));
+        self.end(
+            report::Report {
+                request_id,
+                duration_ms: secs * 1000.0,
+                memory_mb: self.memory_mb,
+                max_memory_mb,
+                init_ms,
+                status: Status::Timeout,
+            },
+            None,
+        );
         let log_tail = self.finish_log(true).await;
         RunResult {
             response: InvokeResponse {
@@ -669,15 +735,17 @@ impl Environment {
         // Read the peak before the environment goes (its cgroup keeps the figure).
         let max_memory_mb = self.guard.max_memory_used_mb();
         self.kill();
-        self.platform_line(report::end(request_id));
-        self.platform_line(report::report(&report::Report {
-            request_id,
-            duration_ms,
-            memory_mb: self.memory_mb,
-            max_memory_mb,
-            init_ms,
-            status: Some(("error", error_type)),
-        }));
+        self.end(
+            report::Report {
+                request_id,
+                duration_ms,
+                memory_mb: self.memory_mb,
+                max_memory_mb,
+                init_ms,
+                status: Status::Error(error_type),
+            },
+            None,
+        );
         let log_tail = self.finish_log(true).await;
         RunResult {
             response: InvokeResponse {

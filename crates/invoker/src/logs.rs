@@ -73,6 +73,17 @@ pub(crate) enum LogCmd {
     Finish(oneshot::Sender<String>),
 }
 
+/// Reads whatever the runtime already wrote, without waiting for more.
+fn drain(output: &mut pipe::Receiver, buf: &mut [u8], eof: &mut bool, state: &mut EnvLog) {
+    while !*eof {
+        match output.try_read(buf) {
+            Ok(0) => *eof = true,
+            Ok(n) => state.feed(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+}
+
 /// Spawns the log task of one environment.
 pub(crate) fn spawn_env_log(
     sink: LogSink,
@@ -96,20 +107,19 @@ pub(crate) fn spawn_env_log(
                 biased;
                 cmd = rx.recv() => match cmd {
                     None => break,
-                    Some(LogCmd::Platform(line)) => state.emit(line),
+                    Some(LogCmd::Platform(line)) => {
+                        // What the runtime printed before the platform speaks comes first
+                        // (a last print must not land after END/REPORT).
+                        drain(&mut output, &mut buf, &mut eof, &mut state);
+                        state.emit(line);
+                    }
                     Some(LogCmd::Begin) => {
                         state.capture.get_or_insert_with(String::new);
                     }
                     Some(LogCmd::Finish(reply)) => {
                         // Whatever the runtime wrote before answering is already in the
                         // pipe: take it now so it lands inside this invocation.
-                        while !eof {
-                            match output.try_read(&mut buf) {
-                                Ok(0) => eof = true,
-                                Ok(n) => state.feed(&buf[..n]),
-                                Err(_) => break,
-                            }
-                        }
+                        drain(&mut output, &mut buf, &mut eof, &mut state);
                         state.flush_partial();
                         let _ = reply.send(state.capture.take().unwrap_or_default());
                     }

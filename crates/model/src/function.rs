@@ -13,9 +13,109 @@ use crate::limits;
 pub struct LoggingConfig {
     /// `Text` or `JSON`.
     pub log_format: String,
+    /// As set; see [`LoggingConfig::application_level`] for the one in effect.
     pub application_log_level: Option<String>,
+    /// As set; see [`LoggingConfig::system_level`] for the one in effect.
     pub system_log_level: Option<String>,
     pub log_group: String,
+}
+
+/// `ApplicationLogLevel` values, most detailed first.
+pub const APPLICATION_LOG_LEVELS: &[&str] = &["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+/// `SystemLogLevel` values, most detailed first.
+pub const SYSTEM_LOG_LEVELS: &[&str] = &["DEBUG", "INFO", "WARN"];
+
+impl LoggingConfig {
+    /// Whether logs are JSON (`LogFormat` `JSON`): application logs as JSON objects, platform
+    /// events as Telemetry API records, both filtered by level.
+    pub fn is_json(&self) -> bool {
+        self.log_format == "JSON"
+    }
+
+    /// The `ApplicationLogLevel` in effect: none with Text logs, `INFO` unless set with JSON.
+    pub fn application_level(&self) -> Option<&str> {
+        self.is_json()
+            .then(|| self.application_log_level.as_deref().unwrap_or("INFO"))
+    }
+
+    /// The `SystemLogLevel` in effect: none with Text logs, `INFO` unless set with JSON.
+    pub fn system_level(&self) -> Option<&str> {
+        self.is_json()
+            .then(|| self.system_log_level.as_deref().unwrap_or("INFO"))
+    }
+
+    /// Applies the members of a request's `LoggingConfig` as Lambda does: those given replace
+    /// the stored ones, switching to Text drops the levels, and a level given for Text logs is
+    /// refused (levels apply to JSON logs only).
+    pub fn apply(
+        &mut self,
+        log_format: Option<&str>,
+        application_log_level: Option<&str>,
+        system_log_level: Option<&str>,
+        log_group: Option<&str>,
+    ) -> Result<(), ConfigError> {
+        if let Some(f) = log_format {
+            self.log_format = f.to_string();
+        }
+        if let Some(g) = log_group {
+            self.log_group = g.to_string();
+        }
+        if self.log_format == "Text" {
+            if application_log_level.is_some() || system_log_level.is_some() {
+                return Err(ConfigError::invalid(
+                    "LogLevel is not supported when LogFormat is set to \"Text\". Remove LogLevel from your request or change the LogFormat to \"JSON\" and try again.".into(),
+                ));
+            }
+            self.application_log_level = None;
+            self.system_log_level = None;
+        }
+        if let Some(l) = application_log_level {
+            self.application_log_level = Some(l.to_string());
+        }
+        if let Some(l) = system_log_level {
+            self.system_log_level = Some(l.to_string());
+        }
+        Ok(())
+    }
+
+    /// The members' constraints (enums, the log group's pattern and length).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let enum_error = |value: &str, member: &str, allowed: &[&str]| {
+            ConfigError::validation(format!(
+                "1 validation error detected: Value '{value}' at 'loggingConfig.{member}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                allowed.join(", ")
+            ))
+        };
+        if !matches!(self.log_format.as_str(), "Text" | "JSON") {
+            return Err(enum_error(&self.log_format, "logFormat", &["JSON", "Text"]));
+        }
+        if let Some(l) = &self.application_log_level {
+            if !APPLICATION_LOG_LEVELS.contains(&l.as_str()) {
+                return Err(enum_error(l, "applicationLogLevel", APPLICATION_LOG_LEVELS));
+            }
+        }
+        if let Some(l) = &self.system_log_level {
+            if !SYSTEM_LOG_LEVELS.contains(&l.as_str()) {
+                return Err(enum_error(l, "systemLogLevel", SYSTEM_LOG_LEVELS));
+            }
+        }
+        let group = &self.log_group;
+        let constraint = if group.is_empty() {
+            "Member must have length greater than or equal to 1"
+        } else if group.len() > 512 {
+            "Member must have length less than or equal to 512"
+        } else if !group
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-_/#".contains(&b))
+        {
+            "Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+"
+        } else {
+            return Ok(());
+        };
+        Err(ConfigError::validation(format!(
+            "1 validation error detected: Value '{group}' at 'loggingConfig.logGroup' failed to satisfy constraint: {constraint}"
+        )))
+    }
 }
 
 /// The user-settable configuration of one function version.
@@ -286,12 +386,7 @@ impl FunctionConfig {
                 "1 validation error detected: Value at 'architectures' failed to satisfy constraint: Member must have length less than or equal to 1, Member must satisfy enum value set: [x86_64, arm64]".into(),
             ));
         }
-        if !matches!(self.logging.log_format.as_str(), "Text" | "JSON") {
-            return Err(ConfigError::validation(format!(
-                "1 validation error detected: Value '{}' at 'loggingConfig.logFormat' failed to satisfy constraint: Member must satisfy enum value set: [JSON, Text]",
-                self.logging.log_format
-            )));
-        }
+        self.logging.validate()?;
         self.validate_environment()
     }
 
@@ -401,6 +496,76 @@ mod tests {
         let mut c = config();
         c.environment.insert("1BAD".into(), "x".into());
         assert!(c.validate().unwrap_err().validation);
+    }
+
+    #[test]
+    fn logging_config_rules() {
+        let mut c = config();
+        assert_eq!(c.logging.application_level(), None, "no levels with Text");
+        assert_eq!(c.logging.system_level(), None);
+        c.logging.log_format = "JSON".into();
+        assert_eq!(c.logging.application_level(), Some("INFO"), "JSON defaults");
+        assert_eq!(c.logging.system_level(), Some("INFO"));
+        assert!(c.validate().is_ok());
+
+        for (app, sys, bad) in [
+            (Some("warn"), None, "applicationLogLevel"),
+            (Some("VERBOSE"), None, "applicationLogLevel"),
+            (None, Some("ERROR"), "systemLogLevel"),
+        ] {
+            let mut c = c.clone();
+            c.logging.application_log_level = app.map(Into::into);
+            c.logging.system_log_level = sys.map(Into::into);
+            let e = c.validate().unwrap_err();
+            assert!(e.validation && e.message.contains(bad), "{e:?}");
+        }
+        let mut ok = c.clone();
+        ok.logging.application_log_level = Some("FATAL".into());
+        ok.logging.system_log_level = Some("DEBUG".into());
+        assert!(ok.validate().is_ok());
+        let mut bad = c.clone();
+        bad.logging.log_format = "json".into();
+        assert!(bad.validate().unwrap_err().message.contains("[JSON, Text]"));
+        for group in ["", "has space", &"g".repeat(513)] {
+            let mut bad = c.clone();
+            bad.logging.log_group = group.into();
+            let e = bad.validate().unwrap_err();
+            assert!(
+                e.validation && e.message.contains("loggingConfig.logGroup"),
+                "{e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn logging_config_updates_like_lambda() {
+        let mut l = config().logging;
+        // Levels need JSON logs, whether the format comes with them or is already stored.
+        let e = l.apply(Some("Text"), Some("WARN"), None, None).unwrap_err();
+        assert!(
+            !e.validation
+                && e.message
+                    .starts_with("LogLevel is not supported when LogFormat is set to \"Text\"")
+        );
+        assert!(l.apply(None, None, Some("WARN"), None).is_err());
+        l.apply(Some("JSON"), Some("WARN"), None, Some("/custom/group"))
+            .unwrap();
+        assert_eq!(l.application_level(), Some("WARN"));
+        assert_eq!(l.system_level(), Some("INFO"));
+        assert_eq!(l.log_group, "/custom/group");
+        l.apply(None, None, Some("DEBUG"), None).unwrap();
+        assert_eq!(
+            (l.application_level(), l.system_level()),
+            (Some("WARN"), Some("DEBUG"))
+        );
+        // Back to Text: the levels go (and do not come back with JSON).
+        l.apply(Some("Text"), None, None, None).unwrap();
+        assert_eq!(
+            (&l.application_log_level, &l.system_log_level),
+            (&None, &None)
+        );
+        l.apply(Some("JSON"), None, None, None).unwrap();
+        assert_eq!(l.application_level(), Some("INFO"));
     }
 
     #[test]
