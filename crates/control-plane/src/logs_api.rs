@@ -1,9 +1,12 @@
 //! The CloudWatch Logs API subset (JSON 1.1, `X-Amz-Target: Logs_20140328.*`) over the
 //! function logs Nimbus stores, enough for `aws logs filter-log-events|tail` and
-//! `nimbus logs`.
+//! `nimbus logs`: log groups and streams, GetLogEvents, FilterLogEvents with CloudWatch's
+//! filter pattern language (`nimbus-log-filter`), and retention policies (enforced by the
+//! store's periodic sweep, `LogStore::enforce_retention`).
 
 use axum::http::StatusCode;
-use nimbus_store::{LogQuery, LogStore};
+use nimbus_log_filter::FilterPattern;
+use nimbus_store::{LogQuery, LogStore, StoredLogEvent};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -68,6 +71,125 @@ struct GroupName {
     log_group_name: String,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct Retention {
+    log_group_name: Option<String>,
+    retention_in_days: Option<i64>,
+}
+
+/// The values `PutRetentionPolicy` accepts for `retentionInDays`, as AWS lists them.
+const RETENTION_DAYS: [i64; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+fn invalid_parameter(message: impl Into<String>) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "InvalidParameterException",
+        message,
+    )
+}
+
+/// Checks `retentionInDays` with AWS' message for a value outside its list.
+fn retention_days(days: Option<i64>) -> Result<i64, ApiError> {
+    let days = days.ok_or_else(|| {
+        invalid_parameter(
+            "1 validation error detected: Value null at 'retentionInDays' failed to satisfy constraint: Member must not be null",
+        )
+    })?;
+    if RETENTION_DAYS.contains(&days) {
+        Ok(days)
+    } else {
+        let list = RETENTION_DAYS.map(|d| d.to_string()).join(", ");
+        Err(invalid_parameter(format!(
+            "Invalid retention value. Valid values are: [{list}]"
+        )))
+    }
+}
+
+fn filter_pattern(pattern: Option<&str>) -> Result<FilterPattern, ApiError> {
+    let Some(pattern) = pattern else {
+        return Ok(FilterPattern::all());
+    };
+    FilterPattern::parse(pattern).map_err(|e| {
+        tracing::debug!(pattern, detail = %e.detail(), "invalid filter pattern");
+        invalid_parameter(e.to_string())
+    })
+}
+
+/// How much one FilterLogEvents call does before it answers with what it has and a
+/// `nextToken` (AWS, too, may return fewer events than the limit, or none, with a token).
+#[derive(Debug, Clone, Copy)]
+struct ScanBudget {
+    /// Events tested against the pattern (after the store's substring pre-filter).
+    events: usize,
+    /// Message bytes tested.
+    bytes: usize,
+    /// Message bytes returned: AWS returns "as many log events as can fit in 1 MB".
+    response_bytes: usize,
+}
+
+const SCAN_BUDGET: ScanBudget = ScanBudget {
+    events: 100_000,
+    bytes: 64 << 20,
+    response_bytes: 1 << 20,
+};
+
+/// Events read from the store per round while post-filtering (doubling from the page size).
+const MAX_SCAN_BATCH: usize = 2_000;
+
+/// One FilterLogEvents page: up to `q.limit` events after `q.after_id` that match `pattern`,
+/// and the token to continue from (the id of the last event examined), `None` when the
+/// selection is exhausted. The store pre-filters with the pattern's required substrings.
+fn filter_page(
+    store: &dyn LogStore,
+    mut q: LogQuery,
+    pattern: &FilterPattern,
+    budget: ScanBudget,
+) -> Result<(Vec<StoredLogEvent>, Option<i64>), ApiError> {
+    let limit = q.limit.max(1);
+    q.contains = pattern.required_substrings();
+    let mut out: Vec<StoredLogEvent> = Vec::new();
+    let (mut scanned, mut scanned_bytes, mut out_bytes) = (0usize, 0usize, 0usize);
+    let mut batch = if pattern.matches_everything() {
+        limit
+    } else {
+        limit.clamp(32, MAX_SCAN_BATCH)
+    };
+    loop {
+        q.limit = batch;
+        let events = store.query_logs(&q)?;
+        let exhausted = events.len() < batch;
+        for e in events {
+            scanned += 1;
+            scanned_bytes += e.message.len();
+            let hit = pattern.matches(&e.message);
+            if hit && !out.is_empty() && out_bytes + e.message.len() > budget.response_bytes {
+                // The response is full: continue after the last event returned.
+                let token = out.last().map(|l| l.id);
+                return Ok((out, token));
+            }
+            q.after_id = Some(e.id);
+            if hit {
+                out_bytes += e.message.len();
+                out.push(e);
+                if out.len() == limit {
+                    return Ok((out, q.after_id));
+                }
+            }
+        }
+        if exhausted {
+            return Ok((out, None));
+        }
+        if scanned >= budget.events || scanned_bytes >= budget.bytes {
+            return Ok((out, q.after_id));
+        }
+        batch = (batch * 2).min(MAX_SCAN_BATCH).max(batch);
+    }
+}
+
 fn group_of(name: Option<String>, identifier: Option<String>) -> Result<String, ApiError> {
     name.or(identifier.map(|i| {
         // An ARN identifier: arn:aws:logs:region:acct:log-group:NAME[:*]
@@ -98,31 +220,12 @@ fn group_exists(store: &dyn LogStore, group: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Splits a filter pattern into terms that must all appear: bare words and "quoted
-/// phrases". (The full pattern language arrives with the observability work.)
-fn pattern_terms(p: &str) -> Vec<String> {
-    let mut terms = Vec::new();
-    let mut rest = p.trim();
-    while !rest.is_empty() {
-        if let Some(r) = rest.strip_prefix('"') {
-            let end = r.find('"').unwrap_or(r.len());
-            terms.push(r[..end].to_string());
-            rest = r.get(end + 1..).unwrap_or("").trim_start();
-        } else {
-            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-            terms.push(rest[..end].to_string());
-            rest = rest[end..].trim_start();
-        }
-    }
-    terms.retain(|t| !t.is_empty());
-    terms
-}
-
 pub(crate) fn handle(store: &dyn LogStore, op: &str, input: Value) -> Result<Value, ApiError> {
     match op {
         "FilterLogEvents" => {
             let f: Filter = parse(input)?;
             let group = group_of(f.log_group_name, f.log_group_identifier)?;
+            let pattern = filter_pattern(f.filter_pattern.as_deref())?;
             group_exists(store, &group)?;
             let limit = f.limit.unwrap_or(10_000).clamp(1, 10_000);
             let q = LogQuery {
@@ -133,10 +236,10 @@ pub(crate) fn handle(store: &dyn LogStore, op: &str, input: Value) -> Result<Val
                 end_time: f.end_time,
                 after_id: f.next_token.as_deref().and_then(|t| t.parse().ok()),
                 backward: false,
-                contains: pattern_terms(f.filter_pattern.as_deref().unwrap_or("")),
+                contains: Vec::new(),
                 limit,
             };
-            let events = store.query_logs(&q)?;
+            let (events, next) = filter_page(store, q, &pattern, SCAN_BUDGET)?;
             let mut out = json!({
                 "events": events.iter().map(|e| json!({
                     "logStreamName": e.stream,
@@ -147,10 +250,8 @@ pub(crate) fn handle(store: &dyn LogStore, op: &str, input: Value) -> Result<Val
                 })).collect::<Vec<_>>(),
                 "searchedLogStreams": [],
             });
-            if events.len() == limit {
-                if let Some(last) = events.last() {
-                    out["nextToken"] = last.id.to_string().into();
-                }
+            if let Some(next) = next {
+                out["nextToken"] = next.to_string().into();
             }
             Ok(out)
         }
@@ -257,20 +358,26 @@ pub(crate) fn handle(store: &dyn LogStore, op: &str, input: Value) -> Result<Val
             }
             Ok(json!({}))
         }
+        "PutRetentionPolicy" => {
+            let r: Retention = parse(input)?;
+            let group = group_of(r.log_group_name, None)?;
+            let days = retention_days(r.retention_in_days)?;
+            if !store.set_log_retention(&group, Some(days))? {
+                return Err(group_missing());
+            }
+            Ok(json!({}))
+        }
+        "DeleteRetentionPolicy" => {
+            let r: Retention = parse(input)?;
+            let group = group_of(r.log_group_name, None)?;
+            if !store.set_log_retention(&group, None)? {
+                return Err(group_missing());
+            }
+            Ok(json!({}))
+        }
         other => Err(crate::json11::unknown(&format!("Logs_20140328.{other}"))),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::pattern_terms;
-
-    #[test]
-    fn pattern_terms_split_words_and_phrases() {
-        assert_eq!(
-            pattern_terms(r#"ERROR "task timed out" x"#),
-            vec!["ERROR", "task timed out", "x"]
-        );
-        assert!(pattern_terms("  ").is_empty());
-    }
-}
+mod tests;

@@ -356,6 +356,7 @@ mod scale_tests {
         assert_eq!(s.take("f"), Err(Throttle::FunctionScalingRateExceeded));
         s.take("g").expect("each function has its own budget");
         std::thread::sleep(std::time::Duration::from_millis(250));
-        s.take("f").expect("a start refills every 100 ms at 100 per 10 s");
+        s.take("f")
+            .expect("a start refills every 100 ms at 100 per 10 s");
     }
 }

@@ -64,6 +64,9 @@ pub struct ServeArgs {
     /// Do not install the managed boto3 for Python functions.
     #[arg(long)]
     no_python_sdk: bool,
+    /// The most log data kept (MB, all groups together); the oldest events go first.
+    #[arg(long, default_value_t = 2048, value_name = "MB")]
+    log_max_mb: u64,
     /// Burst scaling: new environments each function may start per 10 seconds (AWS: 1000).
     #[arg(long, default_value_t = 1000, value_name = "N")]
     scale_rate: u32,
@@ -289,6 +292,31 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         });
     }
+    // Log retention (PutRetentionPolicy) and the size cap, enforced every minute.
+    let log_store = store.clone();
+    let log_cap = args.log_max_mb.saturating_mul(1024 * 1024);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let s = log_store.clone();
+            let swept = tokio::task::spawn_blocking(move || {
+                use nimbus_store::LogStore;
+                let expired = s.enforce_retention(nimbus_model::time_fmt::now_millis())?;
+                let capped = s.enforce_size_cap(log_cap)?;
+                Ok::<_, nimbus_store::StoreError>((expired, capped))
+            })
+            .await;
+            match swept {
+                Ok(Ok((0, 0))) => {}
+                Ok(Ok((expired, capped))) => {
+                    tracing::info!(expired, over_size_cap = capped, "deleted old log events")
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "log retention sweep failed"),
+                Err(_) => {}
+            }
+        }
+    });
     let reaper_invoker = invoker.clone();
     let idle = Duration::from_secs(args.idle_timeout.max(1));
     tokio::spawn(async move {

@@ -167,4 +167,27 @@ pub trait LogStore: Send + Sync + 'static {
     fn create_log_group(&self, name: &str) -> Result<bool>;
     /// Deletes a group and its events; false if it did not exist.
     fn delete_log_group(&self, name: &str) -> Result<bool>;
+    /// Sets (`Some(days)`) or removes (`None`) a group's retention; false if the group does not
+    /// exist. The caller validates `days` against CloudWatch's list.
+    fn set_log_retention(&self, _group: &str, _days: Option<i64>) -> Result<bool> {
+        Err(StoreError::Unavailable(
+            "this log store does not support retention".into(),
+        ))
+    }
+    /// Deletes the events of groups with a retention whose timestamp is older than it at
+    /// `now_ms`, and the streams left with no events; returns how many events went. Deletes in
+    /// short transactions, so log writes are not held up for long.
+    fn enforce_retention(&self, _now_ms: i64) -> Result<u64> {
+        Err(StoreError::Unavailable(
+            "this log store does not support retention".into(),
+        ))
+    }
+    /// While the stored log bytes (the sum of the messages, as `storedBytes` reports) exceed
+    /// `max_bytes`, deletes the oldest events (in ingestion order, across groups); returns how
+    /// many events went.
+    fn enforce_size_cap(&self, _max_bytes: u64) -> Result<u64> {
+        Err(StoreError::Unavailable(
+            "this log store does not support a size cap".into(),
+        ))
+    }
 }

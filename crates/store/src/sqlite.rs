@@ -122,6 +122,8 @@ const MIGRATIONS: &[&str] = &[
         egress_bytes INTEGER NOT NULL,
         PRIMARY KEY (minute, function, version, architecture, memory_mb, ephemeral_mb)
      );",
+    // v7: log retention sweeps find a group's expired events by timestamp
+    "CREATE INDEX log_events_ts ON log_events (grp, ts);",
 ];
 
 mod queue;
@@ -415,34 +417,61 @@ impl LogStore for SqliteStore {
         if events.is_empty() {
             return Ok(());
         }
+        // One group insert and one stream update per distinct stream of the batch, not per
+        // event: (first ts, last ts, bytes) per stream, in the order streams first appear.
+        let mut streams: Vec<BatchStream<'_>> = Vec::new();
+        let mut index: std::collections::HashMap<(&str, &str), usize> =
+            std::collections::HashMap::new();
+        for e in events {
+            let key = (e.group.as_str(), e.stream.as_str());
+            let bytes = e.message.len() as i64;
+            match index.get(&key) {
+                Some(&i) => {
+                    let s = &mut streams[i];
+                    s.first = s.first.min(e.timestamp);
+                    s.last = s.last.max(e.timestamp);
+                    s.bytes += bytes;
+                }
+                None => {
+                    index.insert(key, streams.len());
+                    streams.push(BatchStream {
+                        group: key.0,
+                        stream: key.1,
+                        first: e.timestamp,
+                        last: e.timestamp,
+                        bytes,
+                    });
+                }
+            }
+        }
         let now = now_millis();
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         {
-            let mut ins = tx.prepare_cached(
-                "INSERT INTO log_events (grp, stream, ts, ingested, message) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
             let mut group = tx.prepare_cached(
                 "INSERT OR IGNORE INTO log_groups (name, created) VALUES (?1, ?2)",
             )?;
             let mut stream = tx.prepare_cached(
                 "INSERT INTO log_streams (grp, name, created, first_event, last_event, last_ingestion, stored_bytes)
-                 VALUES (?1, ?2, ?3, ?4, ?4, ?3, ?5)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?3, ?6)
                  ON CONFLICT (grp, name) DO UPDATE SET
                    first_event = MIN(COALESCE(first_event, excluded.first_event), excluded.first_event),
                    last_event = MAX(COALESCE(last_event, excluded.last_event), excluded.last_event),
                    last_ingestion = excluded.last_ingestion,
                    stored_bytes = stored_bytes + excluded.stored_bytes",
             )?;
+            let mut last_group = None;
+            for s in &streams {
+                if last_group != Some(s.group) {
+                    group.execute(params![s.group, now])?;
+                    last_group = Some(s.group);
+                }
+                stream.execute(params![s.group, s.stream, now, s.first, s.last, s.bytes])?;
+            }
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO log_events (grp, stream, ts, ingested, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
             for e in events {
-                group.execute(params![e.group, now])?;
-                stream.execute(params![
-                    e.group,
-                    e.stream,
-                    now,
-                    e.timestamp,
-                    e.message.len() as i64
-                ])?;
                 ins.execute(params![e.group, e.stream, e.timestamp, now, e.message])?;
             }
         }
@@ -573,6 +602,139 @@ impl LogStore for SqliteStore {
         tx.commit()?;
         Ok(existed)
     }
+
+    fn set_log_retention(&self, group: &str, days: Option<i64>) -> Result<bool> {
+        let n = self.conn().execute(
+            "UPDATE log_groups SET retention_days = ?2 WHERE name = ?1",
+            params![group, days],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn enforce_retention(&self, now_ms: i64) -> Result<u64> {
+        let groups: Vec<(String, i64)> = {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(
+                "SELECT name, retention_days FROM log_groups WHERE retention_days IS NOT NULL",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<std::result::Result<_, _>>()?
+        };
+        let mut deleted = 0;
+        for (group, days) in groups {
+            let cutoff = now_ms.saturating_sub(days.saturating_mul(86_400_000));
+            loop {
+                // Through the (grp, ts) index: only the expired events are visited.
+                let n = self.delete_log_events(
+                    "DELETE FROM log_events WHERE id IN
+                       (SELECT id FROM log_events WHERE grp = ?1 AND ts < ?2 LIMIT ?3)
+                     RETURNING grp, stream, octet_length(message)",
+                    params![group, cutoff, LOG_DELETE_CHUNK],
+                )?;
+                deleted += n;
+                if n < LOG_DELETE_CHUNK as u64 {
+                    break;
+                }
+            }
+            // Streams whose every event expired (checked in the same statement, so a line
+            // written meanwhile keeps its stream).
+            self.conn().execute(
+                "DELETE FROM log_streams WHERE grp = ?1 AND last_event < ?2
+                   AND NOT EXISTS (SELECT 1 FROM log_events e
+                                   WHERE e.grp = log_streams.grp AND e.stream = log_streams.name)",
+                params![group, cutoff],
+            )?;
+        }
+        Ok(deleted)
+    }
+
+    fn enforce_size_cap(&self, max_bytes: u64) -> Result<u64> {
+        let max = i64::try_from(max_bytes).unwrap_or(i64::MAX);
+        let mut deleted = 0;
+        loop {
+            let total: i64 = self.conn().query_row(
+                "SELECT COALESCE(SUM(stored_bytes), 0) FROM log_streams",
+                [],
+                |r| r.get(0),
+            )?;
+            if total <= max {
+                break;
+            }
+            // The oldest events (ids grow with ingestion) that free the excess, at most a
+            // chunk at a time. Events written meanwhile get higher ids and are not touched.
+            let cutoff: Option<i64> = {
+                let conn = self.conn();
+                let mut stmt = conn.prepare_cached(
+                    "SELECT id, octet_length(message) FROM log_events ORDER BY id LIMIT ?1",
+                )?;
+                let mut rows = stmt.query(params![LOG_DELETE_CHUNK])?;
+                let (mut freed, mut last) = (0i64, None);
+                while let Some(r) = rows.next()? {
+                    last = Some(r.get::<_, i64>(0)?);
+                    freed += r.get::<_, i64>(1)?;
+                    if freed >= total - max {
+                        break;
+                    }
+                }
+                last
+            };
+            let Some(cutoff) = cutoff else {
+                // Nothing left to delete: the counters were stale.
+                self.conn()
+                    .execute("UPDATE log_streams SET stored_bytes = 0", [])?;
+                break;
+            };
+            deleted += self.delete_log_events(
+                "DELETE FROM log_events WHERE id <= ?1 RETURNING grp, stream, octet_length(message)",
+                params![cutoff],
+            )?;
+        }
+        Ok(deleted)
+    }
+}
+
+/// One stream's share of an `append_logs` batch.
+struct BatchStream<'a> {
+    group: &'a str,
+    stream: &'a str,
+    first: i64,
+    last: i64,
+    bytes: i64,
+}
+
+/// Events deleted per transaction by the retention and size sweeps, so that the log writer
+/// (which shares the connection) waits at most one chunk.
+const LOG_DELETE_CHUNK: i64 = 5_000;
+
+impl SqliteStore {
+    /// Runs a `DELETE … RETURNING grp, stream, bytes` on log events and takes the bytes off
+    /// their streams' `stored_bytes`, in one transaction. Returns the number of events deleted.
+    fn delete_log_events(&self, sql: &str, args: impl rusqlite::Params) -> Result<u64> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut freed: std::collections::HashMap<(String, String), i64> =
+            std::collections::HashMap::new();
+        let mut n = 0;
+        {
+            let mut stmt = tx.prepare_cached(sql)?;
+            let mut rows = stmt.query(args)?;
+            while let Some(r) = rows.next()? {
+                n += 1;
+                *freed.entry((r.get(0)?, r.get(1)?)).or_default() += r.get::<_, i64>(2)?;
+            }
+        }
+        {
+            let mut update = tx.prepare_cached(
+                "UPDATE log_streams SET stored_bytes = MAX(0, stored_bytes - ?3)
+                 WHERE grp = ?1 AND name = ?2",
+            )?;
+            for ((group, stream), bytes) in &freed {
+                update.execute(params![group, stream, bytes])?;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    }
 }
 
 #[cfg(test)]
@@ -664,5 +826,175 @@ mod tests {
         assert_eq!(streams[0].last_event, Some(30));
         assert!(s.delete_log_group("/aws/lambda/f").unwrap());
         assert!(all(base).is_empty());
+    }
+
+    fn group_event(group: &str, stream: &str, ts: i64, msg: &str) -> LogEvent {
+        LogEvent {
+            group: group.into(),
+            stream: stream.into(),
+            timestamp: ts,
+            message: msg.into(),
+        }
+    }
+
+    fn count(s: &SqliteStore, group: &str) -> usize {
+        s.query_logs(&LogQuery {
+            group: group.into(),
+            limit: 100_000,
+            ..Default::default()
+        })
+        .unwrap()
+        .len()
+    }
+
+    fn stored_bytes(s: &SqliteStore, group: &str) -> i64 {
+        s.log_groups(Some(group))
+            .unwrap()
+            .iter()
+            .find(|g| g.name == group)
+            .map(|g| g.stored_bytes)
+            .unwrap()
+    }
+
+    const DAY: i64 = 86_400_000;
+
+    #[test]
+    fn retention_is_set_shown_and_removed() {
+        let s = SqliteStore::in_memory().unwrap();
+        assert!(s.create_log_group("/g").unwrap());
+        assert!(s.set_log_retention("/g", Some(7)).unwrap());
+        assert_eq!(s.log_groups(Some("/g")).unwrap()[0].retention_days, Some(7));
+        assert!(s.set_log_retention("/g", None).unwrap());
+        assert_eq!(s.log_groups(Some("/g")).unwrap()[0].retention_days, None);
+        assert!(!s.set_log_retention("/missing", Some(1)).unwrap());
+    }
+
+    #[test]
+    fn retention_deletes_expired_events_and_emptied_streams() {
+        let s = SqliteStore::in_memory().unwrap();
+        let now = 100 * DAY;
+        s.append_logs(&[
+            group_event("/a", "old", now - 10 * DAY, "aaaa"),
+            group_event("/a", "mixed", now - 8 * DAY, "bb"),
+            group_event("/a", "mixed", now - DAY, "ccc"),
+            group_event("/b", "old", now - 10 * DAY, "kept: no retention"),
+        ])
+        .unwrap();
+        assert_eq!(stored_bytes(&s, "/a"), 9);
+        assert_eq!(s.enforce_retention(now).unwrap(), 0, "no retention set yet");
+        s.set_log_retention("/a", Some(7)).unwrap();
+        assert_eq!(s.enforce_retention(now).unwrap(), 2);
+        let left = s
+            .query_logs(&LogQuery {
+                group: "/a".into(),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].message, "ccc");
+        assert_eq!(stored_bytes(&s, "/a"), 3);
+        let streams: Vec<_> = s
+            .log_streams("/a", None)
+            .unwrap()
+            .into_iter()
+            .map(|st| (st.name, st.stored_bytes))
+            .collect();
+        assert_eq!(
+            streams,
+            vec![("mixed".to_string(), 3)],
+            "the emptied stream went"
+        );
+        assert_eq!(count(&s, "/b"), 1);
+        assert_eq!(s.log_streams("/b", None).unwrap().len(), 1);
+        // The boundary: exactly 7 days old is kept.
+        s.append_logs(&[group_event("/a", "mixed", now - 7 * DAY, "edge")])
+            .unwrap();
+        assert_eq!(s.enforce_retention(now).unwrap(), 0);
+        assert_eq!(s.enforce_retention(now + 1).unwrap(), 1);
+    }
+
+    #[test]
+    fn retention_sweeps_in_chunks() {
+        let s = SqliteStore::in_memory().unwrap();
+        let n = (LOG_DELETE_CHUNK as usize) * 2 + 17;
+        let events: Vec<_> = (0..n)
+            .map(|i| group_event("/big", &format!("s{}", i % 3), i as i64, "x"))
+            .collect();
+        s.append_logs(&events).unwrap();
+        s.append_logs(&[group_event("/big", "s0", 10 * DAY, "new")])
+            .unwrap();
+        s.set_log_retention("/big", Some(1)).unwrap();
+        assert_eq!(s.enforce_retention(10 * DAY).unwrap(), n as u64);
+        assert_eq!(count(&s, "/big"), 1);
+        assert_eq!(stored_bytes(&s, "/big"), 3);
+        assert_eq!(s.log_streams("/big", None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn retention_sweep_uses_the_timestamp_index() {
+        let s = SqliteStore::in_memory().unwrap();
+        let conn = s.conn();
+        let plan: Vec<String> = conn
+            .prepare("EXPLAIN QUERY PLAN SELECT id FROM log_events WHERE grp = ?1 AND ts < ?2")
+            .unwrap()
+            .query_map(params!["/g", 1], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<std::result::Result<_, _>>()
+            .unwrap();
+        assert!(plan.iter().any(|p| p.contains("log_events_ts")), "{plan:?}");
+    }
+
+    #[test]
+    fn size_cap_deletes_the_oldest_events_across_groups() {
+        let s = SqliteStore::in_memory().unwrap();
+        // 10 bytes each, alternating groups, in ingestion order.
+        for i in 0..10 {
+            let group = if i % 2 == 0 { "/even" } else { "/odd" };
+            s.append_logs(&[group_event(
+                group,
+                "s",
+                1_000 - i,
+                &format!("message-{i:02}"),
+            )])
+            .unwrap();
+        }
+        let total = |s: &SqliteStore| stored_bytes(s, "/even") + stored_bytes(s, "/odd");
+        assert_eq!(total(&s), 100);
+        assert_eq!(s.enforce_size_cap(100).unwrap(), 0);
+        // 35 bytes over 65: the 4 oldest go (by ingestion, not by timestamp).
+        assert_eq!(s.enforce_size_cap(65).unwrap(), 4);
+        assert_eq!(total(&s), 60);
+        let even = s
+            .query_logs(&LogQuery {
+                group: "/even".into(),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            even.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
+            ["message-04", "message-06", "message-08"]
+        );
+        // Multi-byte characters count as bytes, as storedBytes does.
+        s.append_logs(&[group_event("/odd", "s", 0, "ééééé")])
+            .unwrap();
+        assert_eq!(total(&s), 70);
+        assert_eq!(s.enforce_size_cap(0).unwrap(), 7);
+        assert_eq!(total(&s), 0);
+        assert_eq!(count(&s, "/odd") + count(&s, "/even"), 0);
+    }
+
+    #[test]
+    fn size_cap_works_in_chunks() {
+        let s = SqliteStore::in_memory().unwrap();
+        let n = LOG_DELETE_CHUNK as usize + 500;
+        let events: Vec<_> = (0..n)
+            .map(|i| group_event("/g", "s", i as i64, "0123456789"))
+            .collect();
+        s.append_logs(&events).unwrap();
+        assert_eq!(s.enforce_size_cap(1_000).unwrap(), (n - 100) as u64);
+        assert_eq!(count(&s, "/g"), 100);
+        assert_eq!(stored_bytes(&s, "/g"), 1_000);
     }
 }
