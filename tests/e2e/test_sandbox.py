@@ -227,3 +227,89 @@ def test_environments_are_frozen_between_invocations(slam):
     time.sleep(1.5)  # unfrozen, the thread would tick ~150 times meanwhile
     second = _invoke(slam, name, {})[1]
     assert second - first < 40, (first, second)
+
+
+NETWORK = r'''
+import os, urllib.error, urllib.request
+def handler(event, context):
+    out = {"proxy": os.environ.get("HTTPS_PROXY")}
+    def fetch(url, opener=None):
+        try:
+            with (opener or urllib.request.build_opener()).open(url, timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, ""
+        except OSError as e:
+            return "error", str(e)
+    # Outbound, through the egress proxy (urllib honours http_proxy, as SDKs do).
+    out["outbound"] = fetch(event["outside"])
+    # The proxy refuses the host's loopback: the control plane and other environments.
+    if os.environ.get("HTTP_PROXY"):
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", 3128, timeout=5)
+        c.request("GET", event["loopback"])
+        out["loopback"] = [c.getresponse().status]
+        c = http.client.HTTPConnection("127.0.0.1", 3128, timeout=5)
+        c.request("CONNECT", event["loopback"].split("//")[1].rstrip("/"))
+        out["loopback_connect"] = c.getresponse().status
+    else:
+        out["loopback"] = "no proxy"
+    return out
+'''
+
+
+def _outside_ip():
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 1))
+            ip = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if ip.startswith("127.") else ip
+
+
+def test_functions_reach_the_network_through_the_egress_proxy_only(sandboxed, slam, tmp_path, nimbus_bin):
+    import http.server
+    import threading
+
+    ip = _outside_ip()
+    if ip is None:
+        pytest.skip("no non-loopback address on this host")
+
+    class Hello(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"hello from outside"
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("0.0.0.0", 0), Hello)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    port = httpd.server_address[1]
+    try:
+        event = {"outside": f"http://{ip}:{port}/", "loopback": f"http://127.0.0.1:{port}/"}
+        name = _create(slam, NETWORK)
+        err, out, log = _invoke(slam, name, event)
+        assert err is None, log
+        assert out["proxy"] == "http://127.0.0.1:3128"
+        assert out["outbound"] == [200, "hello from outside"]
+        assert out["loopback"][0] == 403 and out["loopback_connect"] == 403, out
+
+        # --function-network none: no way out at all.
+        factory = ServerFactory(nimbus_bin, tmp_path / "nonet")
+        try:
+            lam = factory.new("nonet", extra_args=["--isolation", "sandbox", "--function-network", "none"]).lambda_client()
+            name = _create(lam, NETWORK)
+            err, out, log = _invoke(lam, name, event)
+            assert err is None, log
+            assert out["proxy"] is None and out["outbound"][0] == "error" and out["loopback"] == "no proxy"
+        finally:
+            factory.close()
+    finally:
+        httpd.shutdown()

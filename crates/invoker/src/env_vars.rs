@@ -20,6 +20,12 @@ const OVERRIDABLE: &[&str] = &[
     "PYTHONPATH",
     "NODE_PATH",
     "AWS_ENDPOINT_URL",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
 ];
 
 /// What one environment's variables depend on besides the function itself.
@@ -33,6 +39,8 @@ pub(crate) struct EnvContext<'a> {
     pub init_type: &'static str,
     /// Process isolation: code and layers are at host paths.
     pub host_layout: bool,
+    /// The egress proxy sandboxed functions reach the network through, if any.
+    pub proxy: Option<&'a str>,
 }
 
 pub(crate) fn build(
@@ -48,6 +56,7 @@ pub(crate) fn build(
         runtime_env,
         init_type,
         host_layout,
+        proxy,
     } = *cx;
     let task = code_dir.display().to_string();
     let opt_dir = opt.map_or_else(|| "/opt".to_string(), |o| o.display().to_string());
@@ -77,6 +86,16 @@ pub(crate) fn build(
     if opt.is_some() && host_layout {
         // Layers are not at /opt in process isolation: tell the function where they are.
         env.push(("NIMBUS_OPT_DIR".into(), opt_dir.clone()));
+    }
+    if let Some(proxy) = proxy {
+        // Outbound HTTP(S) goes through the egress proxy; Nimbus and the Runtime API are
+        // on the environment's own loopback.
+        for k in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
+            env.push((k.into(), proxy.into()));
+        }
+        for k in ["NO_PROXY", "no_proxy"] {
+            env.push((k.into(), "127.0.0.1,localhost,::1".into()));
+        }
     }
     // ApplicationLogLevel (INFO unless set) reaches the runtime's logger; only with JSON logs.
     if let Some(level) = c.logging.application_level() {

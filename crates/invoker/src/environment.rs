@@ -81,22 +81,31 @@ impl Environment {
             env_id
         );
         let layout = sandbox.layout();
-        let extra_ports: Vec<u16> = match (layout, platform.serve_api.as_ref()) {
-            (Layout::Lambda, Some(_)) => vec![platform.api_port],
-            _ => vec![],
-        };
+        let mut extra_ports: Vec<u16> = Vec::new();
+        if layout == Layout::Lambda {
+            if platform.serve_api.is_some() {
+                extra_ports.push(platform.api_port);
+            }
+            if platform.egress_proxy {
+                extra_ports.push(crate::egress::PROXY_PORT);
+            }
+        }
         let net = sandbox.network(&extra_ports).map_err(|e| LaunchFailure {
             error_type: "Runtime.Unknown",
             message: format!("could not open the Runtime API: {e}"),
         })?;
-        let api_servers: Vec<AbortOnDrop> = match &platform.serve_api {
-            Some(serve) => net
-                .extra
-                .into_iter()
-                .map(|l| AbortOnDrop(serve(l)))
-                .collect(),
-            None => vec![],
-        };
+        // The listeners come in the order of `extra_ports`.
+        let api_servers: Vec<AbortOnDrop> = extra_ports
+            .iter()
+            .zip(net.extra)
+            .filter_map(|(port, l)| match &platform.serve_api {
+                Some(serve) if *port == platform.api_port => Some(AbortOnDrop(serve(l))),
+                _ if *port == crate::egress::PROXY_PORT => {
+                    Some(AbortOnDrop(crate::egress::serve(l, platform.api_port)))
+                }
+                _ => None,
+            })
+            .collect();
         let listener = net
             .runtime_api
             .set_nonblocking(true)
@@ -222,6 +231,8 @@ impl Environment {
             runtime_env: &command.env,
             init_type,
             host_layout: layout == Layout::Host,
+            proxy: (layout == Layout::Lambda && platform.egress_proxy)
+                .then_some(crate::egress::PROXY_URL),
         };
         let env = crate::env_vars::build(platform, function, &cx);
         let spec = LaunchSpec {

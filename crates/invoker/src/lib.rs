@@ -5,6 +5,7 @@
 //! there is no global lock on this path.
 
 mod concurrency;
+pub mod egress;
 mod env_vars;
 mod environment;
 mod logs;
@@ -40,6 +41,10 @@ pub struct Platform {
     /// Serves the Nimbus API on a listener opened inside an environment's network
     /// namespace, so functions reach Nimbus at the same URL without host networking.
     pub serve_api: Option<ApiHook>,
+    /// Sandboxed functions get outbound HTTP(S) through Nimbus' egress proxy
+    /// ([`egress`]); off (`--function-network none`), they have no network beyond their
+    /// loopback.
+    pub egress_proxy: bool,
 }
 
 /// See [`Platform::serve_api`].

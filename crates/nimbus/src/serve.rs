@@ -64,6 +64,10 @@ pub struct ServeArgs {
     /// Do not install the managed boto3 for Python functions.
     #[arg(long)]
     no_python_sdk: bool,
+    /// Outbound network of sandboxed functions: `proxy` (HTTP and HTTPS through Nimbus'
+    /// egress proxy, never to the host's loopback) or `none`.
+    #[arg(long, default_value = "proxy", value_name = "MODE")]
+    function_network: String,
     /// The most log data kept (MB, all groups together); the oldest events go first.
     #[arg(long, default_value_t = 2048, value_name = "MB")]
     log_max_mb: u64,
@@ -187,6 +191,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         logs,
         api_port: args.listen.port(),
         serve_api: Some(serve_api),
+        egress_proxy: args.function_network == "proxy",
     };
     let min_unreserved = args
         .min_unreserved
@@ -224,6 +229,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 tracing::warn!(function = %f.name, reserved = n, "reserved concurrency no longer fits the account limit; ignored");
             }
         }
+    }
+    if !matches!(args.function_network.as_str(), "proxy" | "none") {
+        bail!("--function-network must be proxy or none");
     }
     if !(args.async_retry_delay.is_finite() && args.async_retry_delay > 0.0) {
         bail!("--async-retry-delay must be a positive number of seconds");
