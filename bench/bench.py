@@ -282,7 +282,7 @@ def main():
     data = tempfile.mkdtemp(prefix="nimbus-bench-")
     port = free_port()
     server = subprocess.Popen([NIMBUS, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data, "--no-python-sdk",
-                               "--memory-budget", "1000000"],
+                               "--memory-budget", "1000000", "--isolation", "process"],
                               stdout=subprocess.DEVNULL, stderr=open(os.path.join(data, "server.log"), "w"),
                               env={**os.environ, "NIMBUS_LOG": "warn"})
     results = {}

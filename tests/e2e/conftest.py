@@ -463,7 +463,11 @@ class Server:
         self.starts += 1
         env = dict(os.environ)
         env.setdefault("RUST_BACKTRACE", "1")
-        cmd = [str(self.binary), "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir), *self.extra_args]
+        # Most tests look at host paths and pids, so process isolation unless a test (or
+        # NIMBUS_E2E_SERVER_ARGS) asks for the sandbox; test_sandbox.py covers the default.
+        isolation = [] if "--isolation" in self.extra_args else ["--isolation", "process"]
+        cmd = [str(self.binary), "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir),
+               *isolation, *self.extra_args]
         with open(self.stderr_path, "ab") as err, open(self.stdout_path, "ab") as out:
             banner = f"\n===== start #{self.starts}: {' '.join(cmd)} =====\n".encode()
             err.write(banner)

@@ -313,3 +313,15 @@ def test_functions_reach_the_network_through_the_egress_proxy_only(sandboxed, sl
             factory.close()
     finally:
         httpd.shutdown()
+
+
+def test_the_sandbox_is_the_default_where_it_works(tmp_path, nimbus_bin):
+    import urllib.request
+
+    factory = ServerFactory(nimbus_bin, tmp_path / "auto")
+    try:
+        srv = factory.new("auto", extra_args=["--isolation", "auto"])
+        with urllib.request.urlopen(f"{srv.url}/_nimbus/health") as r:
+            assert json.loads(r.read())["isolation"].startswith("sandbox")
+    finally:
+        factory.close()

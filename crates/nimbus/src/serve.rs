@@ -35,8 +35,9 @@ pub struct ServeArgs {
     #[arg(long, env = "NIMBUS_ACCOUNT_ID", default_value = "000000000000")]
     account_id: String,
     /// How environments are isolated: `sandbox` (namespaces, read-only root, unprivileged
-    /// user, cgroups; needs root) or `process` (plain host processes, NOT isolated).
-    #[arg(long, env = "NIMBUS_ISOLATION", default_value = "process")]
+    /// user, cgroups; needs root), `process` (plain host processes, NOT isolated), or `auto`:
+    /// the sandbox where this host allows it, else process isolation (with a warning).
+    #[arg(long, env = "NIMBUS_ISOLATION", default_value = "auto")]
     isolation: String,
     /// Map a runtime to an interpreter, e.g. `python3.12=/usr/bin/python3.12` (repeatable).
     #[arg(long = "runtime", value_name = "ID=PATH")]
@@ -129,8 +130,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             NamespaceSandbox::new(&data_dir.join("sandboxes"))
                 .context("--isolation sandbox is not available on this host")?,
         ),
-        other => bail!("unknown --isolation {other:?} (available: sandbox, process)"),
+        "auto" => match NamespaceSandbox::new(&data_dir.join("sandboxes")) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                tracing::warn!(reason = %format!("{e:#}"), "the sandbox is not available here (it needs root, namespaces and cgroups): falling back to process isolation");
+                Arc::new(ProcessSandbox)
+            }
+        },
+        other => bail!("unknown --isolation {other:?} (available: auto, sandbox, process)"),
     };
+    let sandboxed = sandbox.layout() == nimbus_sandbox::Layout::Lambda;
 
     let store =
         Arc::new(SqliteStore::open(&data_dir.join("nimbus.db")).context("opening the database")?);
@@ -153,7 +162,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
         .context("preparing runtimes")?,
     );
-    if args.isolation == "sandbox" {
+    if sandboxed {
         let rt = runtimes.clone();
         std::thread::spawn(move || {
             rt.precompile_python_bootstrap(std::path::Path::new("/var/runtime/python/bootstrap.py"))
@@ -274,7 +283,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "nimbus is serving the Lambda API at http://{}",
         args.listen
     );
-    if args.isolation == "process" {
+    if !sandboxed {
         tracing::warn!(
             "environments run as plain host processes WITHOUT isolation: run only code you trust, or use --isolation sandbox (needs root)"
         );
