@@ -325,3 +325,53 @@ def test_the_sandbox_is_the_default_where_it_works(tmp_path, nimbus_bin):
             assert json.loads(r.read())["isolation"].startswith("sandbox")
     finally:
         factory.close()
+
+
+FILL_TMP = r'''
+import errno, os
+def handler(event, context):
+    written, err = 0, None
+    chunk = b"x" * (4 << 20)
+    try:
+        with open("/tmp/fill", "wb") as f:
+            while written < (1 << 30):
+                f.write(chunk)
+                f.flush()
+                written += len(chunk)
+    except OSError as e:
+        err = errno.errorcode.get(e.errno)
+    finally:
+        if os.path.exists("/tmp/fill"):
+            os.remove("/tmp/fill")
+    return {"written_mb": written >> 20, "error": err}
+'''
+
+SPIN = r'''
+import time
+def handler(event, context):
+    start, cpu0 = time.monotonic(), time.process_time()
+    while time.monotonic() - start < 1.0:
+        pass
+    return {"cpu_s": time.process_time() - cpu0}
+'''
+
+
+def test_tmp_cannot_grow_beyond_ephemeral_storage(slam):
+    name = _create(slam, FILL_TMP, EphemeralStorage={"Size": 512})
+    err, out, log = _invoke(slam, name, {})
+    assert err is None, log
+    assert out["error"] == "ENOSPC" and out["written_mb"] <= 512
+    err, again, _ = _invoke(slam, name, {})
+    assert err is None and again["error"] == "ENOSPC", "the function keeps serving"
+
+
+def test_a_busy_loop_gets_only_its_cpu_share(slam):
+    small = _create(slam, SPIN, memory=128)
+    big = _create(slam, SPIN, memory=1769)
+    err, little, log = _invoke(slam, small, {})
+    assert err is None, log
+    err, much, log = _invoke(slam, big, {})
+    assert err is None, log
+    # 128 MB buys ~7 % of a core (128/1769); 1769 MB buys a whole one.
+    assert little["cpu_s"] < 0.3, little
+    assert much["cpu_s"] > little["cpu_s"] * 2, (little, much)
