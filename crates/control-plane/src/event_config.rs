@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::async_invoke::record::Destination;
-use crate::query::{paginate, Query};
+use crate::query::{page, Query};
 use crate::{parse_json, read_body, ApiError, ApiResult, AppState};
 
 #[derive(Deserialize, Default)]
@@ -130,16 +130,6 @@ fn apply(
     Ok(c)
 }
 
-fn empty() -> EventInvokeConfig {
-    EventInvokeConfig {
-        maximum_retry_attempts: None,
-        maximum_event_age_s: None,
-        on_success: None,
-        on_failure: None,
-        last_modified_ms: 0,
-    }
-}
-
 /// PUT (replace) and POST (update) share this.
 async fn store(
     state: Arc<AppState>,
@@ -164,9 +154,9 @@ async fn store(
         .get(&qualifier)
         .cloned();
     let base = if merge {
-        current.unwrap_or_else(empty)
+        current.unwrap_or_default()
     } else {
-        empty()
+        EventInvokeConfig::default()
     };
     let config = apply(&state, base, input)?;
     state
@@ -244,10 +234,6 @@ pub(crate) async fn list(
         .iter()
         .map(|(qualifier, c)| (qualifier.clone(), render(&state, &r.name, qualifier, c)))
         .collect();
-    let (page, next) = paginate(items, &q, 50)?;
-    let mut v = json!({ "FunctionEventInvokeConfigs": page });
-    if let Some(n) = next {
-        v["NextMarker"] = n.into();
-    }
+    let v = page("FunctionEventInvokeConfigs", items, &q, 50)?;
     Ok(Json(v))
 }

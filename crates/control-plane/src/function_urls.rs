@@ -13,7 +13,8 @@ use nimbus_model::{CorsConfig, FunctionRef, FunctionUrlConfig};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::query::{paginate, Query};
+use crate::query::{page, Query};
+use crate::wire::CorsInput;
 use crate::{parse_json, read_body, ApiError, ApiResult, AppState};
 
 #[derive(Deserialize, Default)]
@@ -22,17 +23,6 @@ struct UrlInput {
     auth_type: Option<String>,
     cors: Option<CorsInput>,
     invoke_mode: Option<String>,
-}
-
-#[derive(Deserialize, Default, Clone)]
-#[serde(rename_all = "PascalCase", default)]
-pub(crate) struct CorsInput {
-    allow_credentials: Option<bool>,
-    allow_headers: Option<Vec<String>>,
-    allow_methods: Option<Vec<String>>,
-    allow_origins: Option<Vec<String>>,
-    expose_headers: Option<Vec<String>>,
-    max_age: Option<i64>,
 }
 
 const METHODS: &[&str] = &["GET", "PUT", "HEAD", "POST", "PATCH", "DELETE", "*"];
@@ -65,35 +55,7 @@ fn validate_cors(c: CorsInput) -> ApiResult<CorsConfig> {
             "1 validation error detected: Value '{age}' at 'cors.maxAge' failed to satisfy constraint: Member must have value less than or equal to 86400"
         )));
     }
-    Ok(CorsConfig {
-        allow_credentials: c.allow_credentials,
-        allow_headers: c.allow_headers,
-        allow_methods: c.allow_methods,
-        allow_origins: c.allow_origins,
-        expose_headers: c.expose_headers,
-        max_age: c.max_age,
-    })
-}
-
-pub(crate) fn cors_json(c: &CorsConfig) -> Value {
-    let mut v = json!({});
-    if let Some(x) = c.allow_credentials {
-        v["AllowCredentials"] = x.into();
-    }
-    for (k, x) in [
-        ("AllowHeaders", &c.allow_headers),
-        ("AllowMethods", &c.allow_methods),
-        ("AllowOrigins", &c.allow_origins),
-        ("ExposeHeaders", &c.expose_headers),
-    ] {
-        if let Some(x) = x {
-            v[k] = json!(x);
-        }
-    }
-    if let Some(x) = c.max_age {
-        v["MaxAge"] = x.into();
-    }
-    v
+    Ok(c.into())
 }
 
 fn check_auth(v: &str) -> ApiResult<()> {
@@ -154,17 +116,14 @@ fn render(
     let identity = state.catalog.identity();
     let mut v = json!({
         "FunctionUrl": url_of(state, &u.url_id),
-        "FunctionArn": match qualifier {
-            Some(q) => identity.qualified_arn(name, q),
-            None => identity.function_arn(name),
-        },
+        "FunctionArn": identity.arn(name, qualifier.as_deref()),
         "AuthType": u.auth_type,
         "CreationTime": u.creation_time,
         "LastModifiedTime": u.last_modified,
         "InvokeMode": u.invoke_mode,
     });
     if let Some(c) = &u.cors {
-        v["Cors"] = cors_json(c);
+        v["Cors"] = crate::wire::cors_json(c, false);
     }
     v
 }
@@ -201,10 +160,7 @@ pub(crate) async fn create(
         .urls
         .contains_key(key(&qualifier))
     {
-        let arn = match &qualifier {
-            Some(q) => state.catalog.identity().qualified_arn(&name, q),
-            None => state.catalog.identity().function_arn(&name),
-        };
+        let arn = state.catalog.identity().arn(&name, qualifier.as_deref());
         return Err(ApiError::conflict(format!(
             "Failed to create function url config for [functionArn = {arn}]. Error message:  FunctionUrlConfig exists for this Lambda function"
         )));
@@ -315,10 +271,6 @@ pub(crate) async fn list(
             (k.clone(), render(&state, &r.name, &qualifier, u))
         })
         .collect();
-    let (page, next) = paginate(items, &q, 50)?;
-    let mut v = json!({ "FunctionUrlConfigs": page });
-    if let Some(n) = next {
-        v["NextMarker"] = n.into();
-    }
+    let v = page("FunctionUrlConfigs", items, &q, 50)?;
     Ok(Json(v))
 }

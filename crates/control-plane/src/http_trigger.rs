@@ -156,6 +156,24 @@ enum Failed {
     TimedOut,
 }
 
+/// The invocation an HTTP trigger makes: its event, under the front end's request id.
+fn trigger_request(
+    identity: &nimbus_model::Identity,
+    name: &str,
+    qualifier: Option<&str>,
+    event: &serde_json::Value,
+    request_id: &str,
+) -> InvokeRequest {
+    InvokeRequest {
+        request_id: request_id.to_string(),
+        payload: bytes::Bytes::from(event.to_string()),
+        invoked_arn: identity.arn(name, qualifier),
+        client_context: None,
+        want_tail: false,
+        stream: None,
+    }
+}
+
 /// Invokes a function synchronously with `event`.
 async fn invoke(
     state: &AppState,
@@ -170,17 +188,7 @@ async fn invoke(
         .resolve_for_invoke(name, qualifier)
         .map_err(|_| Failed::Missing)?;
     let identity = state.catalog.identity();
-    let req = InvokeRequest {
-        request_id: request_id.to_string(),
-        payload: bytes::Bytes::from(event.to_string()),
-        invoked_arn: match qualifier {
-            Some(q) => identity.qualified_arn(name, q),
-            None => identity.function_arn(name),
-        },
-        client_context: None,
-        want_tail: false,
-        stream: None,
-    };
+    let req = trigger_request(identity, name, qualifier, &event, request_id);
     let paths = state.catalog.code_paths(&function);
     // The invocation runs on its own task: when the integration gives up, the function
     // still runs to its own end, as on AWS.
@@ -312,17 +320,7 @@ async fn stream_url(
         return message(StatusCode::FORBIDDEN, "Forbidden");
     };
     let identity = state.catalog.identity();
-    let req = InvokeRequest {
-        request_id: request_id.to_string(),
-        payload: bytes::Bytes::from(event.to_string()),
-        invoked_arn: match qualifier {
-            Some(q) => identity.qualified_arn(name, q),
-            None => identity.function_arn(name),
-        },
-        client_context: None,
-        want_tail: false,
-        stream: None,
-    };
+    let req = trigger_request(identity, name, qualifier, &event, request_id);
     let mut running = start(state, function, req);
     let content_type = match running.begin().await {
         Began::Finished(Err(_)) => return message(StatusCode::TOO_MANY_REQUESTS, "Rate Exceeded."),

@@ -51,7 +51,7 @@ pub(crate) fn decode_client_context(raw: Option<&str>) -> ApiResult<Option<Strin
 }
 
 /// The last 4 KB of an invocation's log, base64 (`X-Amz-Log-Result`).
-fn log_result(log: &str) -> String {
+pub(crate) fn log_result(log: &str) -> String {
     let mut start = log.len().saturating_sub(limits::LOG_TAIL_BYTES);
     while !log.is_char_boundary(start) {
         start += 1;
@@ -143,10 +143,10 @@ pub(crate) async fn invoke(
     let function = state
         .catalog
         .resolve_for_invoke(&r.name, r.qualifier.as_deref())?;
-    let invoked_arn = match &r.qualifier {
-        Some(q) => state.catalog.identity().qualified_arn(&r.name, q),
-        None => state.catalog.identity().function_arn(&r.name),
-    };
+    let invoked_arn = state
+        .catalog
+        .identity()
+        .arn(&r.name, r.qualifier.as_deref());
     let req = InvokeRequest {
         request_id: request_id.clone(),
         payload,

@@ -12,7 +12,7 @@ use nimbus_model::{LayerVersionRecord, PolicyStatement};
 use serde_json::{json, Value};
 
 use crate::catalog::NewLayerVersion;
-use crate::query::{paginate, Query};
+use crate::query::{page, Query};
 use crate::wire::{self, LayerPermissionInput, PublishLayerInput};
 use crate::{parse_json, read_body, ApiError, ApiResult, AppState};
 
@@ -130,11 +130,7 @@ pub(crate) async fn list_versions(
         .filter(|l| matches(l, &q))
         .map(|l| (l.version.to_string(), wire::layer_version_item(l, &arn)))
         .collect();
-    let (versions, next) = paginate(items, &q, 50)?;
-    let mut out = json!({ "LayerVersions": versions });
-    if let Some(n) = next {
-        out["NextMarker"] = n.into();
-    }
+    let out = page("LayerVersions", items, &q, 50)?;
     Ok(Json(out))
 }
 
@@ -176,11 +172,7 @@ pub(crate) async fn list_or_find(
             ))
         })
         .collect();
-    let (layers, next) = paginate(items, &q, 50)?;
-    let mut out = json!({ "Layers": layers });
-    if let Some(n) = next {
-        out["NextMarker"] = n.into();
-    }
+    let out = page("Layers", items, &q, 50)?;
     Ok(Json(out))
 }
 

@@ -109,12 +109,12 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> ApiResult<Res
         "Handler duration of invocations.",
     );
     for ((f, v), m) in &versions {
-        for (bound, count) in DURATION_BUCKETS.iter().zip(&m.buckets) {
+        for (bound, count) in DURATION_BUCKETS.iter().zip(m.cumulative()) {
             let le = bound.to_string();
             out.sample(
                 "nimbus_duration_seconds_bucket",
                 &[("function", f), ("version", v), ("le", &le)],
-                count.load(Ordering::Relaxed),
+                count,
             );
         }
         let n = m.invocations.load(Ordering::Relaxed);
@@ -344,8 +344,8 @@ pub(crate) async fn stats(State(state): State<Arc<AppState>>) -> Json<Value> {
             // The median from the histogram: the first bucket holding half the samples.
             let p50 = DURATION_BUCKETS
                 .iter()
-                .zip(&m.buckets)
-                .find(|(_, c)| n > 0 && c.load(Ordering::Relaxed) * 2 >= n)
+                .zip(m.cumulative())
+                .find(|(_, c)| n > 0 && c * 2 >= n)
                 .map(|(b, _)| b * 1000.0);
             json!({
                 "function": f,

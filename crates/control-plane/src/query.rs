@@ -65,6 +65,21 @@ pub(crate) fn paginate(
     ))
 }
 
+/// One page as Lambda's list operations answer it: `{key: [...], "NextMarker": …}`.
+pub(crate) fn page(
+    key: &str,
+    items: Vec<(String, serde_json::Value)>,
+    q: &Query,
+    max: usize,
+) -> crate::ApiResult<serde_json::Value> {
+    let (page, next) = paginate(items, q, max)?;
+    let mut out = serde_json::json!({ key: page });
+    if let Some(n) = next {
+        out["NextMarker"] = n.into();
+    }
+    Ok(out)
+}
+
 /// Percent-decoding (`+` is a space, as form encoding has it).
 pub(crate) fn decode(s: &str) -> String {
     let bytes = s.as_bytes();

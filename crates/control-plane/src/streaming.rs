@@ -12,7 +12,6 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use bytes::{BufMut, Bytes, BytesMut};
 use http_body::Frame;
 use nimbus_invoker::{InvokeRequest, InvokeResponse, StreamChunk, Throttle};
@@ -137,13 +136,7 @@ fn complete(out: Option<&InvokeResponse>) -> Bytes {
             v["ErrorDetails"] = details.into();
         }
         if let Some(log) = &out.log_tail {
-            let mut start = log.len().saturating_sub(limits::LOG_TAIL_BYTES);
-            while !log.is_char_boundary(start) {
-                start += 1;
-            }
-            v["LogResult"] = base64::engine::general_purpose::STANDARD
-                .encode(&log.as_bytes()[start..])
-                .into();
+            v["LogResult"] = crate::invoke::log_result(log).into();
         }
     }
     event(
@@ -195,10 +188,7 @@ pub(crate) async fn invoke_stream(
         } else {
             payload
         },
-        invoked_arn: match &r.qualifier {
-            Some(q) => identity.qualified_arn(&r.name, q),
-            None => identity.function_arn(&r.name),
-        },
+        invoked_arn: identity.arn(&r.name, r.qualifier.as_deref()),
         client_context,
         want_tail: header("x-amz-log-type") == Some("Tail"),
         stream: None,

@@ -9,9 +9,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use nimbus_model::FunctionRef;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::query::{paginate, Query};
+use crate::query::{page, Query};
 use crate::wire::{self, AliasInput, PublishVersionInput, RoutingInput};
 use crate::{parse_json, read_body, ApiError, ApiResult, AppState};
 
@@ -83,11 +83,7 @@ pub(crate) async fn list_versions(
             .iter()
             .map(|v| (v.version.clone(), wire::function_configuration(v, id))),
     );
-    let (page, next) = paginate(items, &q, 50)?;
-    let mut out = json!({ "Versions": page });
-    if let Some(n) = next {
-        out["NextMarker"] = n.into();
-    }
+    let out = page("Versions", items, &q, 50)?;
     Ok(Json(out))
 }
 
@@ -232,10 +228,6 @@ pub(crate) async fn list_aliases(
             )
         })
         .collect();
-    let (page, next) = paginate(items, &q, 10_000)?;
-    let mut out = json!({ "Aliases": page });
-    if let Some(n) = next {
-        out["NextMarker"] = n.into();
-    }
+    let out = page("Aliases", items, &q, 10_000)?;
     Ok(Json(out))
 }

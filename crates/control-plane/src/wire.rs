@@ -311,3 +311,65 @@ pub fn layer_statement(s: &nimbus_model::PolicyStatement, resource: &str) -> Val
     }
     v
 }
+
+/// A `Cors` block as Lambda (`AllowOrigins`) or API Gateway v2 (`allowOrigins`) spells it.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct CorsInput {
+    #[serde(alias = "allowCredentials")]
+    pub allow_credentials: Option<bool>,
+    #[serde(alias = "allowHeaders")]
+    pub allow_headers: Option<Vec<String>>,
+    #[serde(alias = "allowMethods")]
+    pub allow_methods: Option<Vec<String>>,
+    #[serde(alias = "allowOrigins")]
+    pub allow_origins: Option<Vec<String>>,
+    #[serde(alias = "exposeHeaders")]
+    pub expose_headers: Option<Vec<String>>,
+    #[serde(alias = "maxAge")]
+    pub max_age: Option<i64>,
+}
+
+impl From<CorsInput> for nimbus_model::CorsConfig {
+    fn from(c: CorsInput) -> Self {
+        nimbus_model::CorsConfig {
+            allow_credentials: c.allow_credentials,
+            allow_headers: c.allow_headers,
+            allow_methods: c.allow_methods,
+            allow_origins: c.allow_origins,
+            expose_headers: c.expose_headers,
+            max_age: c.max_age,
+        }
+    }
+}
+
+/// Renders a CORS configuration, PascalCase for Lambda or camelCase for API Gateway v2.
+pub fn cors_json(c: &nimbus_model::CorsConfig, camel_case: bool) -> Value {
+    let key = |k: &str| {
+        if camel_case {
+            let mut s = k[..1].to_ascii_lowercase();
+            s.push_str(&k[1..]);
+            s
+        } else {
+            k.to_string()
+        }
+    };
+    let mut v = Map::new();
+    if let Some(x) = c.allow_credentials {
+        v.insert(key("AllowCredentials"), x.into());
+    }
+    for (k, x) in [
+        ("AllowHeaders", &c.allow_headers),
+        ("AllowMethods", &c.allow_methods),
+        ("AllowOrigins", &c.allow_origins),
+        ("ExposeHeaders", &c.expose_headers),
+    ] {
+        if let Some(x) = x {
+            v.insert(key(k), json!(x));
+        }
+    }
+    if let Some(x) = c.max_age {
+        v.insert(key("MaxAge"), x.into());
+    }
+    Value::Object(v)
+}

@@ -30,11 +30,24 @@ pub struct VersionMetrics {
     pub in_flight: AtomicI64,
     pub duration_us: AtomicU64,
     pub init_us: AtomicU64,
-    /// Cumulative counts per bucket of [`DURATION_BUCKETS`] (Prometheus style: a sample is
-    /// counted in every bucket whose bound it does not exceed).
-    pub buckets: [AtomicU64; DURATION_BUCKETS.len()],
+    /// Samples per bucket of [`DURATION_BUCKETS`]: each in the first whose bound it does
+    /// not exceed (one atomic add per invocation; [`Self::cumulative`] sums for scrapes).
+    buckets: [AtomicU64; DURATION_BUCKETS.len()],
     /// Invocations through each alias, by name.
     pub via_alias: DashMap<String, AtomicU64>,
+}
+
+impl VersionMetrics {
+    /// Prometheus' cumulative bucket counts (samples at or below each bound).
+    pub fn cumulative(&self) -> [u64; DURATION_BUCKETS.len()] {
+        let mut out = [0; DURATION_BUCKETS.len()];
+        let mut sum = 0;
+        for (o, b) in out.iter_mut().zip(&self.buckets) {
+            sum += b.load(Ordering::Relaxed);
+            *o = sum;
+        }
+        out
+    }
 }
 
 /// Usage of one version under one configuration, not yet written to the store.
@@ -102,10 +115,8 @@ impl Metrics {
         v.duration_us
             .fetch_add((r.duration_ms * 1000.0) as u64, Ordering::Relaxed);
         let secs = r.duration_ms / 1000.0;
-        for (bound, count) in DURATION_BUCKETS.iter().zip(&v.buckets) {
-            if secs <= *bound {
-                count.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some(i) = DURATION_BUCKETS.iter().position(|b| secs <= *b) {
+            v.buckets[i].fetch_add(1, Ordering::Relaxed);
         }
         if let Some(init) = r.init_ms {
             v.cold_starts.fetch_add(1, Ordering::Relaxed);
@@ -244,5 +255,20 @@ mod tests {
         assert_eq!(billed_ms(0.2), 1);
         assert_eq!(billed_ms(12.01), 13);
         assert_eq!(billed_ms(12.0), 12);
+    }
+}
+
+#[cfg(test)]
+mod histogram_tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_summed_for_prometheus() {
+        let v = VersionMetrics::default();
+        v.buckets[0].fetch_add(1, Ordering::Relaxed);
+        v.buckets[2].fetch_add(2, Ordering::Relaxed);
+        let c = v.cumulative();
+        assert_eq!(&c[..4], &[1, 1, 3, 3]);
+        assert_eq!(c[DURATION_BUCKETS.len() - 1], 3);
     }
 }

@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// `FunctionEventInvokeConfig` of one qualifier.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `FunctionEventInvokeConfig` of one qualifier (the default: nothing set, Lambda's
+/// defaults apply).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventInvokeConfig {
     pub maximum_retry_attempts: Option<u32>,
     pub maximum_event_age_s: Option<u32>,

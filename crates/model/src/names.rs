@@ -32,6 +32,14 @@ impl Identity {
     pub fn qualified_arn(&self, name: &str, qualifier: &str) -> String {
         format!("{}:{}", self.function_arn(name), qualifier)
     }
+
+    /// The ARN a caller addressed: qualified when it named a qualifier.
+    pub fn arn(&self, name: &str, qualifier: Option<&str>) -> String {
+        match qualifier {
+            Some(q) => self.qualified_arn(name, q),
+            None => self.function_arn(name),
+        }
+    }
 }
 
 /// Why a name or ARN was refused; the API layer maps these to `ValidationException` or

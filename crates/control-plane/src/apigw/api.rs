@@ -10,11 +10,12 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::Json;
 use nimbus_http_events::RouteKey;
-use nimbus_model::{CorsConfig, HttpApiRecord, IntegrationRecord, RouteRecord, StageRecord};
+use nimbus_model::{HttpApiRecord, IntegrationRecord, RouteRecord, StageRecord};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::query::Query;
+use crate::wire::CorsInput;
 use crate::{parse_json, read_body, ApiError, ApiResult, AppState};
 
 fn not_found(what: &str, id: &str) -> ApiError {
@@ -43,51 +44,6 @@ fn new_id(len: usize) -> String {
     hex.chars().take(len).collect()
 }
 
-#[derive(Deserialize, Default, Clone)]
-#[serde(rename_all = "camelCase", default)]
-struct CorsInput {
-    allow_credentials: Option<bool>,
-    allow_headers: Option<Vec<String>>,
-    allow_methods: Option<Vec<String>>,
-    allow_origins: Option<Vec<String>>,
-    expose_headers: Option<Vec<String>>,
-    max_age: Option<i64>,
-}
-
-impl From<CorsInput> for CorsConfig {
-    fn from(c: CorsInput) -> Self {
-        CorsConfig {
-            allow_credentials: c.allow_credentials,
-            allow_headers: c.allow_headers,
-            allow_methods: c.allow_methods,
-            allow_origins: c.allow_origins,
-            expose_headers: c.expose_headers,
-            max_age: c.max_age,
-        }
-    }
-}
-
-fn cors_json(c: &CorsConfig) -> Value {
-    let mut v = json!({});
-    if let Some(x) = c.allow_credentials {
-        v["allowCredentials"] = x.into();
-    }
-    for (k, x) in [
-        ("allowHeaders", &c.allow_headers),
-        ("allowMethods", &c.allow_methods),
-        ("allowOrigins", &c.allow_origins),
-        ("exposeHeaders", &c.expose_headers),
-    ] {
-        if let Some(x) = x {
-            v[k] = json!(x);
-        }
-    }
-    if let Some(x) = c.max_age {
-        v["maxAge"] = x.into();
-    }
-    v
-}
-
 pub(crate) fn endpoint(state: &AppState, api_id: &str) -> String {
     format!(
         "http://{api_id}.execute-api.{}.localhost:{}",
@@ -112,7 +68,7 @@ fn api_json(state: &AppState, a: &HttpApiRecord) -> Value {
         v["description"] = d.clone().into();
     }
     if let Some(c) = &a.cors {
-        v["corsConfiguration"] = cors_json(c);
+        v["corsConfiguration"] = crate::wire::cors_json(c, true);
     }
     v
 }

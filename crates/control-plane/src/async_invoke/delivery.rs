@@ -158,18 +158,16 @@ async fn deliver(state: &AppState, ev: QueuedEvent) -> Settlement {
         counters.dropped.fetch_add(1, Ordering::Relaxed);
         return done(ev.id, vec![], vec![]);
     };
-    let qualifier = e.qualifier.clone().unwrap_or_else(|| "$LATEST".into());
-    let config = state
-        .catalog
-        .get(&e.function)
-        .and_then(|f| f.event_invoke.get(&qualifier).cloned())
-        .unwrap_or(EventInvokeConfig {
-            maximum_retry_attempts: None,
-            maximum_event_age_s: None,
-            on_success: None,
-            on_failure: None,
-            last_modified_ms: 0,
-        });
+    // Settings kept on `$LATEST`: the qualifier's async config and the reservation.
+    let latest = state.catalog.get(&e.function);
+    let config = latest
+        .as_ref()
+        .and_then(|f| {
+            f.event_invoke
+                .get(e.qualifier.as_deref().unwrap_or("$LATEST"))
+        })
+        .cloned()
+        .unwrap_or_default();
     let now = now_millis();
     let deadline = e.enqueued_ms + i64::from(config.max_age_s()) * 1000;
     let last: Option<Outcome> = ev
@@ -186,10 +184,7 @@ async fn deliver(state: &AppState, ev: QueuedEvent) -> Settlement {
             last.as_ref(),
         );
     }
-    let reserved_zero = state
-        .catalog
-        .get(&e.function)
-        .is_some_and(|f| f.reserved_concurrency == Some(0));
+    let reserved_zero = latest.is_some_and(|f| f.reserved_concurrency == Some(0));
     if reserved_zero {
         // AWS sends such events straight to the failure targets, without retries.
         return fail(
@@ -206,10 +201,7 @@ async fn deliver(state: &AppState, ev: QueuedEvent) -> Settlement {
     let req = InvokeRequest {
         request_id: e.request_id.clone(),
         payload: bytes::Bytes::copy_from_slice(&e.payload),
-        invoked_arn: match &e.qualifier {
-            Some(q) => identity.qualified_arn(&e.function, q),
-            None => identity.function_arn(&e.function),
-        },
+        invoked_arn: identity.arn(&e.function, e.qualifier.as_deref()),
         client_context: e.client_context.clone(),
         want_tail: false,
         stream: None,

@@ -195,9 +195,3 @@ fn commit_loop(queue: &dyn Queue, rx: &std::sync::mpsc::Receiver<Submission>, wa
         wake.notify_one();
     }
 }
-
-impl Drop for AsyncInvoker {
-    fn drop(&mut self) {
-        self.wake.notify_waiters();
-    }
-}

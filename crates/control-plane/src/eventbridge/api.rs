@@ -9,7 +9,7 @@ use nimbus_model::{InputTransformerRecord, RuleRecord, TargetRecord};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{Bus, CompiledRule, DEFAULT_BUS};
+use super::{Bus, DEFAULT_BUS};
 use crate::async_invoke::record::Destination;
 use crate::{ApiError, AppState};
 
@@ -565,12 +565,4 @@ async fn put_events(state: &Arc<AppState>, p: PutEvents) -> Result<Value, ApiErr
             })?;
     }
     Ok(json!({ "FailedEntryCount": failed, "Entries": results }))
-}
-
-/// Rules whose schedule fires, for the scheduler.
-pub(crate) fn scheduled(bus: &Bus) -> Vec<Arc<CompiledRule>> {
-    bus.rules()
-        .into_iter()
-        .filter(|r| r.record.enabled() && r.schedule.is_some())
-        .collect()
 }

@@ -129,6 +129,15 @@ impl Bus {
         self.read().values().cloned().collect()
     }
 
+    /// Enabled rules with a schedule, for the scheduler.
+    pub fn scheduled(&self) -> Vec<Arc<CompiledRule>> {
+        self.read()
+            .values()
+            .filter(|r| r.record.enabled() && r.schedule.is_some())
+            .cloned()
+            .collect()
+    }
+
     pub fn rule(&self, bus: &str, name: &str) -> Option<Arc<CompiledRule>> {
         self.read().get(&format!("{bus}/{name}")).cloned()
     }

@@ -11,7 +11,6 @@ use nimbus_model::time_fmt::now_millis;
 use nimbus_store::Tick;
 use serde_json::json;
 
-use super::api::scheduled;
 use crate::AppState;
 
 /// How late a tick may still fire.
@@ -31,7 +30,7 @@ pub async fn run(state: Arc<AppState>) {
         let now = now_millis();
         let mut soonest: Option<i64> = None;
         let mut fires = std::collections::BTreeMap::new();
-        for rule in scheduled(bus) {
+        for rule in bus.scheduled() {
             let Some(schedule) = &rule.schedule else {
                 continue;
             };
