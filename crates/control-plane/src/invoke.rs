@@ -13,7 +13,7 @@ use nimbus_model::{limits, FunctionRef};
 use crate::query::Query;
 use crate::{read_body, ApiError, ApiResult, AppState};
 
-fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 

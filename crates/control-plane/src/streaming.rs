@@ -157,7 +157,7 @@ pub(crate) async fn invoke_stream(
     let q = Query::parse(q.as_deref());
     let r = FunctionRef::parse(&name, state.catalog.identity(), 256)?
         .with_query_qualifier(q.get("Qualifier"))?;
-    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let header = |n: &str| crate::invoke::header(&headers, n);
     let invocation_type = header("x-amz-invocation-type").unwrap_or("RequestResponse");
     if !matches!(invocation_type, "RequestResponse" | "DryRun") {
         return Err(ApiError::validation(format!(
