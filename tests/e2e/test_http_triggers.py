@@ -246,3 +246,18 @@ def test_http_api_payload_v1_named_stage_and_timeout(lam, apigw):
     port = urlparse(api["ApiEndpoint"]).port
     status, _, data = request(f"http://127.0.0.1:{port}", path=f"/_nimbus/api/{api_id}/prod/items/7")
     assert status == 200 and json.loads(data)["pathParameters"] == {"id": "7"}
+
+
+def test_http_api_cors(lam, apigw):
+    fn = create_echo(lam)
+    api = apigw.create_api(Name=unique_name("cors"), ProtocolType="HTTP",
+                           Target=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{fn}",
+                           CorsConfiguration={"AllowOrigins": ["https://app.example"], "AllowMethods": ["GET"],
+                                              "MaxAge": 120})
+    assert apigw.get_api(ApiId=api["ApiId"])["CorsConfiguration"]["AllowOrigins"] == ["https://app.example"]
+    status, headers, _ = request(api["ApiEndpoint"], "OPTIONS", "/x", headers={
+        "Origin": "https://app.example", "Access-Control-Request-Method": "GET"})
+    assert status == 204 and headers["access-control-allow-origin"] == "https://app.example"
+    assert headers["access-control-max-age"] == "120"
+    status, headers, _ = request(api["ApiEndpoint"], "GET", "/structured", headers={"Origin": "https://app.example"})
+    assert status == 201 and headers["access-control-allow-origin"] == "https://app.example"
