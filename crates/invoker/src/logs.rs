@@ -65,8 +65,9 @@ impl LogSink {
 /// Commands from the invoke path to an environment's log task.
 #[derive(Debug)]
 pub(crate) enum LogCmd {
-    /// A platform line (START, REPORT, …).
-    Platform(String),
+    /// A platform line (START, REPORT, …); `after_output`: the runtime's output already in
+    /// the pipe goes first (END, REPORT), else the line goes out as it comes (START).
+    Platform { line: String, after_output: bool },
     /// Start capturing for `LogType=Tail` (no-op while already capturing).
     Begin,
     /// Drain what the runtime already wrote, stop capturing and return the capture.
@@ -107,10 +108,10 @@ pub(crate) fn spawn_env_log(
                 biased;
                 cmd = rx.recv() => match cmd {
                     None => break,
-                    Some(LogCmd::Platform(line)) => {
-                        // What the runtime printed before the platform speaks comes first
-                        // (a last print must not land after END/REPORT).
-                        drain(&mut output, &mut buf, &mut eof, &mut state);
+                    Some(LogCmd::Platform { line, after_output }) => {
+                        if after_output {
+                            drain(&mut output, &mut buf, &mut eof, &mut state);
+                        }
                         state.emit(line);
                     }
                     Some(LogCmd::Begin) => {

@@ -389,8 +389,15 @@ impl PlatformLog {
     }
 
     pub(crate) fn emit(&self, event: &Event<'_>) {
+        // Lines that report how an invocation or init ended come after everything the runtime
+        // printed before it answered; lines sent at handout must not wait for the pipe, or
+        // output printed after them would be put first.
+        let after_output = !matches!(
+            event,
+            Event::InitStart { .. } | Event::InitDone { .. } | Event::Start { .. }
+        );
         for line in event.lines(self.json, OffsetDateTime::now_utc()) {
-            self.send(LogCmd::Platform(line));
+            self.send(LogCmd::Platform { line, after_output });
         }
     }
 
