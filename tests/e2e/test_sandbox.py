@@ -375,3 +375,25 @@ def test_a_busy_loop_gets_only_its_cpu_share(slam):
     # 128 MB buys ~7 % of a core (128/1769); 1769 MB buys a whole one.
     assert little["cpu_s"] < 0.3, little
     assert much["cpu_s"] > little["cpu_s"] * 2, (little, much)
+
+
+SPIN_AT_INIT = r'''
+import time
+def spin():
+    start, cpu0 = time.monotonic(), time.process_time()
+    while time.monotonic() - start < 0.5:
+        pass
+    return time.process_time() - cpu0
+INIT_CPU_S = spin()
+def handler(event, context):
+    return {"init_cpu_s": INIT_CPU_S, "handler_cpu_s": spin()}
+'''
+
+
+def test_init_runs_with_burst_cpu_then_the_memory_share_applies(slam):
+    # As on Lambda: init gets burst CPU whatever the memory; the handler gets 128 MB's share.
+    name = _create(slam, SPIN_AT_INIT, memory=128)
+    err, out, log = _invoke(slam, name, {})
+    assert err is None, log
+    assert out["handler_cpu_s"] < 0.15, out
+    assert out["init_cpu_s"] > out["handler_cpu_s"] * 2, out

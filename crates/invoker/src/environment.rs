@@ -43,6 +43,8 @@ pub(crate) struct Environment {
     log: PlatformLog,
     spawned_at: Instant,
     initialized: bool,
+    /// The init CPU burst, until init ends (see [`nimbus_sandbox::InitBoost`]).
+    init_boost: Arc<Mutex<Option<nimbus_sandbox::InitBoost>>>,
     memory_mb: u32,
     /// This environment's share of the host's memory budget.
     _charge: MemoryCharge,
@@ -125,10 +127,16 @@ impl Environment {
         // its end is reported there, just before that event's START (from the spawn time
         // set below). Provisioned environments report it from `initialize`.
         let init_since: Arc<Mutex<Option<Instant>>> = Arc::default();
-        let (hook_log, hook_init) = (log.clone(), init_since.clone());
+        // The init CPU burst ends with init, however it ends (first `/next` or `initialize`).
+        let init_boost: Arc<Mutex<Option<nimbus_sandbox::InitBoost>>> = Arc::default();
+        let (hook_log, hook_init, hook_boost) =
+            (log.clone(), init_since.clone(), init_boost.clone());
         let version = function.version.clone();
         let on_handout: nimbus_runtime_api::HandoutHook = Box::new(move |request_id: &str| {
             hook_log.send(LogCmd::Begin);
+            if let Some(boost) = hook_boost.lock().ok().and_then(|mut b| b.take()) {
+                boost.end();
+            }
             if let Some(since) = hook_init.lock().ok().and_then(|mut s| s.take()) {
                 hook_log.emit(&Event::InitDone {
                     init_type: "on-demand",
@@ -257,6 +265,9 @@ impl Environment {
                 *since = Some(spawned_at);
             }
         }
+        if let Ok(mut boost) = init_boost.lock() {
+            *boost = running.init_boost;
+        }
         let group = function.config.logging.log_group.clone();
         spawn_env_log(platform.logs.clone(), group, stream, running.output, log_rx);
         // A cold start's Tail log includes what init printed.
@@ -287,6 +298,7 @@ impl Environment {
             log,
             spawned_at,
             initialized: false,
+            init_boost,
             memory_mb: function.config.memory_mb,
             _charge: charge,
             _api_servers: api_servers,
@@ -307,6 +319,9 @@ impl Environment {
         match outcome {
             Ok(ready) => {
                 self.initialized = true;
+                if let Some(boost) = self.init_boost.lock().ok().and_then(|mut b| b.take()) {
+                    boost.end();
+                }
                 self.emit(Event::InitDone {
                     init_type: self.init_type(),
                     duration_ms: ready.duration_since(self.spawned_at).as_secs_f64() * 1000.0,

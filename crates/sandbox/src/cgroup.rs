@@ -2,6 +2,10 @@
 //! (one unified tree). Every environment gets `nimbus/<id>` under the server's own cgroup:
 //! a memory limit of its MemorySize, a CPU quota in proportion to memory (1769 MB = 1 vCPU,
 //! capped at the host's cores) and a pids limit.
+//!
+//! Like Lambda, which runs the init phase with burst CPU, an environment starts with at
+//! least [`INIT_VCPUS`] (or the host's cores, if fewer); its memory-proportional share takes
+//! over when init ends ([`InitBoost::end`]).
 
 use std::fs;
 use std::io::Write;
@@ -10,6 +14,8 @@ use std::path::{Path, PathBuf};
 /// Lambda's memory-to-CPU ratio: one vCPU at 1769 MB.
 const MB_PER_VCPU: u64 = 1769;
 const CPU_PERIOD_US: u64 = 100_000;
+/// vCPUs an environment gets during init, whatever its memory (Lambda's init burst).
+pub const INIT_VCPUS: u64 = 2;
 
 #[derive(Debug, Clone)]
 enum Layout {
@@ -38,6 +44,23 @@ pub struct Limits {
 pub struct EnvCgroup {
     dirs: Vec<PathBuf>,
     v2: bool,
+}
+
+/// An environment's CPU quota while it initialises; [`InitBoost::end`] lowers it to the
+/// share its memory pays for.
+#[derive(Debug)]
+pub struct InitBoost {
+    file: PathBuf,
+    steady: String,
+}
+
+impl InitBoost {
+    /// Ends the init burst: from now on the environment gets its memory's CPU share.
+    pub fn end(self) {
+        if let Err(e) = write(&self.file, &self.steady) {
+            tracing::warn!(error = %e, file = %self.file.display(), "could not set the CPU quota after init");
+        }
+    }
 }
 
 fn own_path(controller: &str) -> Option<String> {
@@ -136,14 +159,18 @@ impl Cgroups {
         }
     }
 
-    /// Creates the cgroup of one environment with its limits.
-    pub fn create(&self, id: &str, limits: Limits) -> std::io::Result<EnvCgroup> {
+    /// Creates the cgroup of one environment with its limits, its CPU quota raised for
+    /// init (see [`InitBoost`]).
+    pub fn create(&self, id: &str, limits: Limits) -> std::io::Result<(EnvCgroup, InitBoost)> {
         let mem = u64::from(limits.memory_mb) * 1024 * 1024;
-        let quota = (u64::from(limits.memory_mb) * CPU_PERIOD_US / MB_PER_VCPU)
-            .clamp(CPU_PERIOD_US / 100, self.cpus * CPU_PERIOD_US);
+        let max = self.cpus * CPU_PERIOD_US;
+        let steady = (u64::from(limits.memory_mb) * CPU_PERIOD_US / MB_PER_VCPU)
+            .clamp(CPU_PERIOD_US / 100, max);
+        let boosted = steady.max((INIT_VCPUS * CPU_PERIOD_US).min(max));
         match &self.layout {
             Layout::V1(bases) => {
                 let mut dirs = Vec::new();
+                let mut quota_file = PathBuf::new();
                 for (ctrl, base) in bases {
                     let dir = base.join(id);
                     fs::create_dir(&dir)?;
@@ -154,27 +181,39 @@ impl Cgroups {
                                 write(&dir.join("memory.memsw.limit_in_bytes"), &mem.to_string());
                         }
                         "cpu" => {
+                            quota_file = dir.join("cpu.cfs_quota_us");
                             write(&dir.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
-                            write(&dir.join("cpu.cfs_quota_us"), &quota.to_string())?;
+                            write(&quota_file, &boosted.to_string())?;
                         }
                         "pids" => write(&dir.join("pids.max"), &limits.pids.to_string())?,
                         _ => {}
                     }
                     dirs.push(dir);
                 }
-                Ok(EnvCgroup { dirs, v2: false })
+                let boost = InitBoost {
+                    file: quota_file,
+                    steady: steady.to_string(),
+                };
+                Ok((EnvCgroup { dirs, v2: false }, boost))
             }
             Layout::V2(base) => {
                 let dir = base.join(id);
                 fs::create_dir(&dir)?;
                 let _ = write(&dir.join("memory.max"), &mem.to_string());
                 let _ = write(&dir.join("memory.swap.max"), "0");
-                let _ = write(&dir.join("cpu.max"), &format!("{quota} {CPU_PERIOD_US}"));
+                let _ = write(&dir.join("cpu.max"), &format!("{boosted} {CPU_PERIOD_US}"));
                 let _ = write(&dir.join("pids.max"), &limits.pids.to_string());
-                Ok(EnvCgroup {
-                    dirs: vec![dir],
-                    v2: true,
-                })
+                let boost = InitBoost {
+                    file: dir.join("cpu.max"),
+                    steady: format!("{steady} {CPU_PERIOD_US}"),
+                };
+                Ok((
+                    EnvCgroup {
+                        dirs: vec![dir],
+                        v2: true,
+                    },
+                    boost,
+                ))
             }
         }
     }
@@ -201,15 +240,17 @@ impl Cgroups {
 }
 
 impl EnvCgroup {
-    /// `cgroup.procs` files opened for writing: the child writes "0" to each to join.
-    pub fn procs_files(&self) -> std::io::Result<Vec<fs::File>> {
+    /// The files the child writes "0" to, opened for writing, to join its cgroups.
+    ///
+    /// On v1 that is `tasks`, not `cgroup.procs`: moving only the calling thread (which, in
+    /// a child between fork and exec, is the whole process) is the one migration the kernel
+    /// makes without taking the global `cgroup_threadgroup_rwsem` for writing, whose RCU
+    /// grace period otherwise costs 6–20 ms on every cold start.
+    pub fn join_files(&self) -> std::io::Result<Vec<fs::File>> {
+        let file = if self.v2 { "cgroup.procs" } else { "tasks" };
         self.dirs
             .iter()
-            .map(|d| {
-                fs::OpenOptions::new()
-                    .write(true)
-                    .open(d.join("cgroup.procs"))
-            })
+            .map(|d| fs::OpenOptions::new().write(true).open(d.join(file)))
             .collect()
     }
 

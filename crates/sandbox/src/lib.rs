@@ -9,7 +9,7 @@
 mod cgroup;
 mod linux;
 
-pub use cgroup::{Cgroups, EnvCgroup, Limits};
+pub use cgroup::{Cgroups, EnvCgroup, InitBoost, Limits, INIT_VCPUS};
 pub use linux::NamespaceSandbox;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -85,12 +85,13 @@ pub struct LaunchSpec {
 
 /// A started environment process. Its stdout and stderr arrive, merged in order, on
 /// `output`; `child` is for waiting on its exit; `guard` kills the whole process group when
-/// dropped.
+/// dropped; `init_boost`, if any, is to be ended when the runtime's init is done.
 #[derive(Debug)]
 pub struct Running {
     pub child: Child,
     pub output: pipe::Receiver,
     pub guard: ProcessGuard,
+    pub init_boost: Option<InitBoost>,
 }
 
 /// Owns an environment's process group (and cgroup): dropping it kills the runtime and its
@@ -186,14 +187,16 @@ pub(crate) fn command(spec: &LaunchSpec) -> Result<(Command, std::io::PipeReader
 pub(crate) fn running(
     child: Child,
     reader: std::io::PipeReader,
-    cgroup: Option<EnvCgroup>,
+    cgroup: Option<(EnvCgroup, InitBoost)>,
 ) -> Result<Running, SandboxError> {
     let pid = child.id().unwrap_or(0);
     let output = pipe::Receiver::from_owned_fd(reader.into()).map_err(SandboxError::Pipe)?;
+    let (cgroup, init_boost) = cgroup.unzip();
     Ok(Running {
         child,
         output,
         guard: ProcessGuard { pid, cgroup },
+        init_boost,
     })
 }
 

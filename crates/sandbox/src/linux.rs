@@ -383,7 +383,7 @@ impl Sandbox for NamespaceSandbox {
         let steps = self.plan(spec, uid, &dir)?;
         let root = cstr(dir.join("root"))?;
         let old_root = cstr(dir.join("root/.oldroot"))?;
-        let cgroup = self
+        let (cgroup, boost) = self
             .cgroups
             .create(
                 &spec.id,
@@ -393,7 +393,7 @@ impl Sandbox for NamespaceSandbox {
                 },
             )
             .map_err(SandboxError::Setup)?;
-        let procs = cgroup.procs_files().map_err(SandboxError::Setup)?;
+        let procs = cgroup.join_files().map_err(SandboxError::Setup)?;
         let procs_fds: Vec<i32> = procs.iter().map(AsRawFd::as_raw_fd).collect();
         let netns = spec.netns.clone();
         let netns_fd = netns.as_ref().map(|f| f.as_raw_fd());
@@ -419,7 +419,7 @@ impl Sandbox for NamespaceSandbox {
         // The per-environment files are bound into the child's own mount namespace; the
         // directory itself can go once the child is running.
         let _ = fs::remove_dir_all(&dir);
-        crate::running(child, reader, Some(cgroup))
+        crate::running(child, reader, Some((cgroup, boost)))
     }
 }
 
