@@ -229,33 +229,55 @@ def test_environments_are_frozen_between_invocations(slam):
     assert second - first < 40, (first, second)
 
 
-NETWORK = r'''
-import os, urllib.error, urllib.request
+NETWORK = r"""
+import os, socket, urllib.error, urllib.request
 def handler(event, context):
     out = {"proxy": os.environ.get("HTTPS_PROXY")}
-    def fetch(url, opener=None):
+    errors = out["errors"] = []
+    def fetch(url):
         try:
-            with (opener or urllib.request.build_opener()).open(url, timeout=5) as r:
+            with urllib.request.urlopen(url, timeout=5) as r:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, ""
         except OSError as e:
             return "error", str(e)
-    # Outbound, through the egress proxy (urllib honours http_proxy, as SDKs do).
+    def raw_get(host, port):
+        # A plain socket: no proxy, no HTTP library.
+        try:
+            with socket.create_connection((host, port), timeout=5) as s:
+                s.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+                return data.split(b"\r\n\r\n", 1)[-1].decode()
+        except OSError as e:
+            errors.append(f"{host}:{port}: {e}")
+            return "error"
     out["outbound"] = fetch(event["outside"])
-    # The proxy refuses the host's loopback: the control plane and other environments.
+    out["raw"] = raw_get(event["ip"], event["port"])
+    out["by_name"] = fetch(event["by_name"]) if event.get("by_name") else None
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.settimeout(5)
+            u.sendto(b"ping", (event["ip"], event["udp_port"]))
+            out["udp"] = u.recvfrom(100)[0].decode()
+    except OSError as e:
+        out["udp"] = "error"
+    # Never the host's loopback or Nimbus itself on the host's address, nor metadata.
+    out["host_loopback"] = raw_get("127.0.0.1", event["port"])
+    out["nimbus_on_host"] = raw_get(event["ip"], event["api_port"])
+    out["metadata"] = raw_get("169.254.169.254", 80)
     if os.environ.get("HTTP_PROXY"):
         import http.client
         c = http.client.HTTPConnection("127.0.0.1", 3128, timeout=5)
         c.request("GET", event["loopback"])
-        out["loopback"] = [c.getresponse().status]
+        out["proxy_loopback"] = c.getresponse().status
         c = http.client.HTTPConnection("127.0.0.1", 3128, timeout=5)
         c.request("CONNECT", event["loopback"].split("//")[1].rstrip("/"))
-        out["loopback_connect"] = c.getresponse().status
-    else:
-        out["loopback"] = "no proxy"
+        out["proxy_loopback_connect"] = c.getresponse().status
     return out
-'''
+"""
 
 
 def _outside_ip():
@@ -270,49 +292,117 @@ def _outside_ip():
     return None if ip.startswith("127.") else ip
 
 
-def test_functions_reach_the_network_through_the_egress_proxy_only(sandboxed, slam, tmp_path, nimbus_bin):
-    import http.server
-    import threading
+class _Outside:
+    """Services on the host, as the outside world: HTTP, UDP echo and a DNS server that
+    answers `*.nimbus.test` with the host's address."""
 
+    def __init__(self, ip):
+        import http.server
+        import socket
+        import struct
+        import threading
+
+        class Hello(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = b"hello from outside"
+                self.send_response(200)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("0.0.0.0", 0), Hello)
+        self.port = self.httpd.server_address[1]
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("0.0.0.0", 0))
+        self.udp_port = self.udp.getsockname()[1]
+        self.dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.dns.bind(("127.0.0.1", 0))
+        self.dns_port = self.dns.getsockname()[1]
+        self.dns_queries = []
+        addr = socket.inet_aton(ip)
+
+        def echo():
+            while True:
+                data, peer = self.udp.recvfrom(100)
+                self.udp.sendto(b"pong:" + data, peer)
+
+        def dns():
+            while True:
+                q, peer = self.dns.recvfrom(512)
+                end = q.index(b"\0", 12) + 1
+                qtype = struct.unpack("!H", q[end:end + 2])[0]
+                labels, i = [], 12
+                while q[i]:
+                    labels.append(q[i + 1:i + 1 + q[i]].decode())
+                    i += 1 + q[i]
+                self.dns_queries.append(".".join(labels))
+                hit = qtype == 1 and ".".join(labels).endswith("nimbus.test")
+                head = q[:2] + struct.pack("!HHHHH", 0x8180, 1, 1 if hit else 0, 0, 0)
+                answer = struct.pack("!HHHIH", 0xC00C, 1, 1, 60, 4) + addr if hit else b""
+                self.dns.sendto(head + q[12:end + 4] + answer, peer)
+
+        for target in (self.httpd.serve_forever, echo, dns):
+            threading.Thread(target=target, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+def test_functions_reach_the_network_through_nimbus_only(tmp_path, nimbus_bin):
     ip = _outside_ip()
     if ip is None:
         pytest.skip("no non-loopback address on this host")
-
-    class Hello(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = b"hello from outside"
-            self.send_response(200)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("0.0.0.0", 0), Hello)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    port = httpd.server_address[1]
+    outside = _Outside(ip)
+    factory = ServerFactory(nimbus_bin, tmp_path)
     try:
-        event = {"outside": f"http://{ip}:{port}/", "loopback": f"http://127.0.0.1:{port}/"}
-        name = _create(slam, NETWORK)
-        err, out, log = _invoke(slam, name, event)
+        def server(name, *args):
+            srv = factory.new(name, extra_args=["--isolation", "sandbox", *args])
+            return srv, srv.lambda_client()
+
+        event = {"ip": ip, "port": outside.port, "udp_port": outside.udp_port,
+                 "outside": f"http://{ip}:{outside.port}/", "loopback": f"http://127.0.0.1:{outside.port}/",
+                 "by_name": f"http://db.nimbus.test:{outside.port}/"}
+
+        # The default: transparent TCP and UDP, DNS through the configured resolver.
+        srv, lam = server("nat", "--function-dns", f"127.0.0.1:{outside.dns_port}")
+        name = _create(lam, NETWORK)
+        err, out, log = _invoke(lam, name, {**event, "api_port": srv.port})
+        assert err is None, log
+        assert out["proxy"] is None, out
+        assert out["outbound"] == [200, "hello from outside"], out
+        assert out["raw"] == "hello from outside", out
+        assert out["by_name"] == [200, "hello from outside"], out
+        assert "db.nimbus.test" in outside.dns_queries
+        assert out["udp"] == "pong:ping", out
+        # Forbidden destinations are refused as a firewall would: a reset, at once.
+        assert out["host_loopback"] == out["nimbus_on_host"] == out["metadata"] == "error", out
+        assert all("Connection refused" in e for e in out["errors"]), out
+        err, again, log = _invoke(lam, name, {**event, "api_port": srv.port})
+        assert err is None and again["raw"] == "hello from outside", again
+
+        # --function-network proxy: HTTP(S) through the egress proxy only.
+        srv, lam = server("proxy", "--function-network", "proxy")
+        name = _create(lam, NETWORK)
+        err, out, log = _invoke(lam, name, {**event, "by_name": None, "api_port": srv.port})
         assert err is None, log
         assert out["proxy"] == "http://127.0.0.1:3128"
         assert out["outbound"] == [200, "hello from outside"]
-        assert out["loopback"][0] == 403 and out["loopback_connect"] == 403, out
+        assert out["raw"] == "error" and out["udp"] == "error", out
+        assert out["proxy_loopback"] == 403 and out["proxy_loopback_connect"] == 403, out
 
         # --function-network none: no way out at all.
-        factory = ServerFactory(nimbus_bin, tmp_path / "nonet")
-        try:
-            lam = factory.new("nonet", extra_args=["--isolation", "sandbox", "--function-network", "none"]).lambda_client()
-            name = _create(lam, NETWORK)
-            err, out, log = _invoke(lam, name, event)
-            assert err is None, log
-            assert out["proxy"] is None and out["outbound"][0] == "error" and out["loopback"] == "no proxy"
-        finally:
-            factory.close()
+        srv, lam = server("nonet", "--function-network", "none")
+        name = _create(lam, NETWORK)
+        err, out, log = _invoke(lam, name, {**event, "by_name": None, "api_port": srv.port})
+        assert err is None, log
+        assert out["proxy"] is None and out["outbound"][0] == "error", out
+        assert out["raw"] == "error" and out["udp"] == "error", out
     finally:
-        httpd.shutdown()
+        factory.close()
+        outside.close()
 
 
 def test_the_sandbox_is_the_default_where_it_works(tmp_path, nimbus_bin):

@@ -11,6 +11,7 @@ use nimbus_model::FunctionRecord;
 use nimbus_runtime_api::{Invocation, Outcome, RuntimeApi, StreamPart};
 use std::path::{Path, PathBuf};
 
+use nimbus_egress::{proxy, Outbound};
 use nimbus_sandbox::{LaunchSpec, Layout, ProcessGuard, Sandbox};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -48,8 +49,9 @@ pub(crate) struct Environment {
     memory_mb: u32,
     /// This environment's share of the host's memory budget.
     _charge: MemoryCharge,
-    /// The Nimbus API served inside the environment's network namespace.
-    _api_servers: Vec<AbortOnDrop>,
+    /// What serves the environment's network namespace: the Nimbus API inside it, and its
+    /// way out (the egress proxy or the user-mode stack).
+    _servers: Vec<AbortOnDrop>,
     /// Set for environments kept ready by provisioned concurrency (never reaped or evicted).
     pub provisioned: Option<ProvisionedToken>,
 }
@@ -88,26 +90,40 @@ impl Environment {
             if platform.serve_api.is_some() {
                 extra_ports.push(platform.api_port);
             }
-            if platform.egress_proxy {
-                extra_ports.push(crate::egress::PROXY_PORT);
+            if matches!(platform.outbound, Outbound::Proxy) {
+                extra_ports.push(proxy::PROXY_PORT);
             }
         }
-        let net = sandbox.network(&extra_ports).map_err(|e| LaunchFailure {
-            error_type: "Runtime.Unknown",
-            message: format!("could not open the Runtime API: {e}"),
-        })?;
+        let stack = match &platform.outbound {
+            Outbound::Stack(config) => Some(config),
+            _ => None,
+        };
+        let net = sandbox
+            .network(&extra_ports, stack.is_some())
+            .map_err(|e| LaunchFailure {
+                error_type: "Runtime.Unknown",
+                message: format!("could not open the Runtime API: {e}"),
+            })?;
         // The listeners come in the order of `extra_ports`.
-        let api_servers: Vec<AbortOnDrop> = extra_ports
+        let mut servers: Vec<AbortOnDrop> = extra_ports
             .iter()
             .zip(net.extra)
             .filter_map(|(port, l)| match &platform.serve_api {
                 Some(serve) if *port == platform.api_port => Some(AbortOnDrop(serve(l))),
-                _ if *port == crate::egress::PROXY_PORT => {
-                    Some(AbortOnDrop(crate::egress::serve(l, platform.api_port)))
+                _ if *port == proxy::PROXY_PORT => {
+                    Some(AbortOnDrop(proxy::serve(l, platform.api_port)))
                 }
                 _ => None,
             })
             .collect();
+        if let (Some(tun), Some(config)) = (net.tun, stack) {
+            let served =
+                nimbus_egress::stack::serve(tun, config.clone()).map_err(|e| LaunchFailure {
+                    error_type: "Runtime.Unknown",
+                    message: format!("could not start the environment's network: {e}"),
+                })?;
+            servers.push(AbortOnDrop(served));
+        }
         let listener = net
             .runtime_api
             .set_nonblocking(true)
@@ -239,8 +255,8 @@ impl Environment {
             runtime_env: &command.env,
             init_type,
             host_layout: layout == Layout::Host,
-            proxy: (layout == Layout::Lambda && platform.egress_proxy)
-                .then_some(crate::egress::PROXY_URL),
+            proxy: (layout == Layout::Lambda && matches!(platform.outbound, Outbound::Proxy))
+                .then_some(proxy::PROXY_URL),
         };
         let env = crate::env_vars::build(platform, function, &cx);
         let spec = LaunchSpec {
@@ -301,7 +317,7 @@ impl Environment {
             init_boost,
             memory_mb: function.config.memory_mb,
             _charge: charge,
-            _api_servers: api_servers,
+            _servers: servers,
             provisioned,
         })
     }

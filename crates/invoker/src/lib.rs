@@ -5,7 +5,6 @@
 //! there is no global lock on this path.
 
 mod concurrency;
-pub mod egress;
 mod env_vars;
 mod environment;
 mod logs;
@@ -41,10 +40,8 @@ pub struct Platform {
     /// Serves the Nimbus API on a listener opened inside an environment's network
     /// namespace, so functions reach Nimbus at the same URL without host networking.
     pub serve_api: Option<ApiHook>,
-    /// Sandboxed functions get outbound HTTP(S) through Nimbus' egress proxy
-    /// ([`egress`]); off (`--function-network none`), they have no network beyond their
-    /// loopback.
-    pub egress_proxy: bool,
+    /// How sandboxed functions reach the outside ([`nimbus_egress`]).
+    pub outbound: nimbus_egress::Outbound,
 }
 
 /// See [`Platform::serve_api`].

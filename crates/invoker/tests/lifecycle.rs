@@ -101,7 +101,7 @@ async fn cold_warm_timeout_crash_and_retirement() {
         logs,
         api_port: 9,
         serve_api: None,
-        egress_proxy: false,
+        outbound: nimbus_egress::Outbound::None,
     };
     let invoker = Invoker::new(platform, Arc::new(ProcessSandbox), Concurrency::new(10, 1));
     let f = Arc::new(record(runtime, 1));

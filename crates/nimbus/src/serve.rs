@@ -14,6 +14,7 @@ use clap::Args;
 use nimbus_artifact::FsBlobs;
 use nimbus_control_plane::async_invoke::RetryPolicy;
 use nimbus_control_plane::{AppState, AsyncInvoker, Bus, Catalog};
+use nimbus_egress::Outbound;
 use nimbus_invoker::{Concurrency, Invoker, LogSink, Platform};
 use nimbus_model::Identity;
 use nimbus_runtimes::{RuntimeOptions, Runtimes};
@@ -65,10 +66,16 @@ pub struct ServeArgs {
     /// Do not install the managed boto3 for Python functions.
     #[arg(long)]
     no_python_sdk: bool,
-    /// Outbound network of sandboxed functions: `proxy` (HTTP and HTTPS through Nimbus'
-    /// egress proxy, never to the host's loopback) or `none`.
-    #[arg(long, default_value = "proxy", value_name = "MODE")]
+    /// Outbound network of sandboxed functions: `nat` (any TCP and UDP, DNS included,
+    /// through Nimbus' user-mode network stack; never to the host's loopback), `proxy` (HTTP
+    /// and HTTPS through an egress proxy), `none`, or `auto` (`nat` where /dev/net/tun
+    /// works, else `proxy`).
+    #[arg(long, default_value = "auto", value_name = "MODE")]
     function_network: String,
+    /// The DNS server sandboxed functions' queries go to, as IP[:PORT] (default: the
+    /// host's first nameserver in /etc/resolv.conf). Only with `--function-network nat`.
+    #[arg(long, value_name = "ADDR")]
+    function_dns: Option<String>,
     /// The most log data kept (MB, all groups together); the oldest events go first.
     #[arg(long, default_value_t = 2048, value_name = "MB")]
     log_max_mb: u64,
@@ -200,7 +207,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         logs,
         api_port: args.listen.port(),
         serve_api: Some(serve_api),
-        egress_proxy: args.function_network == "proxy",
+        outbound: outbound(&args)?,
     };
     let min_unreserved = args
         .min_unreserved
@@ -238,9 +245,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 tracing::warn!(function = %f.name, reserved = n, "reserved concurrency no longer fits the account limit; ignored");
             }
         }
-    }
-    if !matches!(args.function_network.as_str(), "proxy" | "none") {
-        bail!("--function-network must be proxy or none");
     }
     if !(args.async_retry_delay.is_finite() && args.async_retry_delay > 0.0) {
         bail!("--async-retry-delay must be a positive number of seconds");
@@ -401,4 +405,58 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+}
+
+/// The outbound network of sandboxed functions, from `--function-network` and
+/// `--function-dns`.
+fn outbound(args: &ServeArgs) -> anyhow::Result<Outbound> {
+    use nimbus_sandbox::vnet;
+    let tun_works = || {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/net/tun")
+    };
+    let mode = match args.function_network.as_str() {
+        "auto" => match tun_works() {
+            Ok(_) => "nat",
+            Err(e) => {
+                tracing::warn!(error = %e, "/dev/net/tun is not usable: sandboxed functions get HTTP(S) through the egress proxy only (--function-network proxy)");
+                "proxy"
+            }
+        },
+        "nat" => {
+            tun_works().context("--function-network nat needs /dev/net/tun")?;
+            "nat"
+        }
+        other => other,
+    };
+    Ok(match mode {
+        "none" => Outbound::None,
+        "proxy" => Outbound::Proxy,
+        "nat" => {
+            let resolver = match &args.function_dns {
+                Some(addr) => Some(
+                    addr.parse::<SocketAddr>()
+                        .or_else(|_| {
+                            addr.parse::<std::net::IpAddr>()
+                                .map(|ip| SocketAddr::new(ip, 53))
+                        })
+                        .with_context(|| {
+                            format!("--function-dns {addr}: expected IP or IP:PORT")
+                        })?,
+                ),
+                None => nimbus_egress::stack::host_resolver(),
+            };
+            Outbound::Stack(Arc::new(nimbus_egress::stack::Config {
+                mtu: vnet::MTU,
+                address: vnet::ADDRESS,
+                gateway: vnet::GATEWAY,
+                dns: vnet::DNS,
+                resolver,
+                api_port: args.listen.port(),
+            }))
+        }
+        other => bail!("unknown --function-network {other:?} (available: auto, nat, proxy, none)"),
+    })
 }

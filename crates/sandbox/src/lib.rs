@@ -8,6 +8,7 @@
 
 mod cgroup;
 mod linux;
+pub mod vnet;
 
 pub use cgroup::{Cgroups, EnvCgroup, InitBoost, Limits, INIT_VCPUS};
 pub use linux::NamespaceSandbox;
@@ -59,6 +60,9 @@ pub struct EnvNetwork {
     pub extra: Vec<std::net::TcpListener>,
     /// The environment's network namespace, if it has one.
     pub netns: Option<Arc<OwnedFd>>,
+    /// The namespace's outbound TUN device, if asked for: its packets are the
+    /// environment's traffic to the outside (see [`vnet`]).
+    pub tun: Option<vnet::TunDevice>,
 }
 
 /// Everything needed to start one environment's runtime process.
@@ -161,8 +165,9 @@ pub trait Sandbox: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Where environments see their code and layers.
     fn layout(&self) -> Layout;
-    /// Opens the listeners of a new environment (the Runtime API, plus `extra_ports`).
-    fn network(&self, extra_ports: &[u16]) -> Result<EnvNetwork, SandboxError>;
+    /// Opens the listeners of a new environment (the Runtime API, plus `extra_ports`) and,
+    /// if `tun` and the environment has a network of its own, its outbound device.
+    fn network(&self, extra_ports: &[u16], tun: bool) -> Result<EnvNetwork, SandboxError>;
     fn launch(&self, spec: &LaunchSpec) -> Result<Running, SandboxError>;
 }
 
@@ -214,7 +219,7 @@ impl Sandbox for ProcessSandbox {
     }
 
     /// A loopback listener on a free port; functions reach the real Nimbus endpoint.
-    fn network(&self, _extra_ports: &[u16]) -> Result<EnvNetwork, SandboxError> {
+    fn network(&self, _extra_ports: &[u16], _tun: bool) -> Result<EnvNetwork, SandboxError> {
         let runtime_api =
             std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(SandboxError::Network)?;
         let runtime_api_addr = runtime_api
@@ -226,6 +231,7 @@ impl Sandbox for ProcessSandbox {
             runtime_api_addr,
             extra: vec![],
             netns: None,
+            tun: None,
         })
     }
 

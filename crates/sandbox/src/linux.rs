@@ -18,7 +18,8 @@
 use std::ffi::CString;
 use std::fs;
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -27,7 +28,7 @@ use std::sync::Arc;
 use nix::sched::CloneFlags;
 
 use crate::cgroup::{Cgroups, Limits};
-use crate::{EnvNetwork, LaunchSpec, Layout, Running, Sandbox, SandboxError};
+use crate::{vnet, EnvNetwork, LaunchSpec, Layout, Running, Sandbox, SandboxError};
 
 /// Lambda's limits on file descriptors and processes/threads.
 const RLIMIT_FDS: u64 = 1024;
@@ -138,30 +139,94 @@ fn cstr(p: impl AsRef<Path>) -> Result<CString, SandboxError> {
         .map_err(|e| SandboxError::Setup(std::io::Error::other(e)))
 }
 
-/// Brings the loopback interface of the current network namespace up.
-fn loopback_up() -> std::io::Result<()> {
-    // SAFETY: a plain socket plus two ioctls on a zeroed, NUL-terminated `ifreq`.
-    unsafe {
-        let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
-        if sock < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let mut ifr: libc::ifreq = std::mem::zeroed();
-        ifr.ifr_name[0] = b'l' as libc::c_char;
-        ifr.ifr_name[1] = b'o' as libc::c_char;
-        let mut rc = libc::ioctl(sock, libc::SIOCGIFFLAGS as _, &mut ifr);
-        if rc == 0 {
-            ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-            rc = libc::ioctl(sock, libc::SIOCSIFFLAGS as _, &ifr);
-        }
-        let err = std::io::Error::last_os_error();
-        libc::close(sock);
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(err)
-        }
+/// An `ifreq` naming `name` (shorter than IFNAMSIZ).
+fn ifreq(name: &[u8]) -> libc::ifreq {
+    // SAFETY: `ifreq` is plain old data; all-zero is a valid value.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in ifr.ifr_name.iter_mut().zip(name) {
+        *dst = *src as libc::c_char;
     }
+    ifr
+}
+
+fn sockaddr_v4(ip: Ipv4Addr) -> libc::sockaddr {
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: `sockaddr_in` and `sockaddr` have the same size; the kernel reads the former.
+    unsafe { std::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(sin) }
+}
+
+/// A datagram socket for interface ioctls in the current network namespace.
+fn ioctl_socket() -> std::io::Result<OwnedFd> {
+    // SAFETY: a plain socket(2); the result is checked and owned.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn ioctl<T>(fd: &OwnedFd, request: libc::c_ulong, arg: &mut T) -> std::io::Result<()> {
+    // SAFETY: every request used here takes a pointer to the `T` given with it.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), request as _, arg as *mut T) })
+}
+
+/// Brings interface `name` of the current network namespace up.
+fn link_up(sock: &OwnedFd, name: &[u8]) -> std::io::Result<()> {
+    let mut ifr = ifreq(name);
+    ioctl(sock, libc::SIOCGIFFLAGS, &mut ifr)?;
+    // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
+    unsafe { ifr.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short };
+    ioctl(sock, libc::SIOCSIFFLAGS, &mut ifr)
+}
+
+/// Creates the namespace's outbound interface (see [`vnet`]): a TUN device with the
+/// environment's address, up, and the default route through it. Returns the device, whose
+/// packets the server's user-mode network stack carries.
+fn tun_up() -> std::io::Result<OwnedFd> {
+    const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+    const RTF_UP: libc::c_ushort = 0x1;
+    const RTF_GATEWAY: libc::c_ushort = 0x2;
+    // SAFETY: open(2) of a constant path; the result is checked and owned.
+    let fd = unsafe {
+        libc::open(
+            c"/dev/net/tun".as_ptr(),
+            libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK,
+        )
+    };
+    check(fd)?;
+    // SAFETY: `fd` is a new descriptor that nothing else owns.
+    let tun = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut ifr = ifreq(vnet::DEVICE);
+    ifr.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+    ioctl(&tun, TUNSETIFF, &mut ifr)?;
+    let sock = ioctl_socket()?;
+    let mut ifr = ifreq(vnet::DEVICE);
+    ifr.ifr_ifru.ifru_addr = sockaddr_v4(vnet::ADDRESS);
+    ioctl(&sock, libc::SIOCSIFADDR, &mut ifr)?;
+    ifr.ifr_ifru.ifru_netmask = sockaddr_v4(vnet::NETMASK);
+    ioctl(&sock, libc::SIOCSIFNETMASK, &mut ifr)?;
+    ifr.ifr_ifru.ifru_mtu = libc::c_int::from(vnet::MTU);
+    ioctl(&sock, libc::SIOCSIFMTU, &mut ifr)?;
+    link_up(&sock, vnet::DEVICE)?;
+    let mut dev = *b"tun0\0";
+    debug_assert_eq!(&dev[..4], vnet::DEVICE);
+    // SAFETY: `rtentry` is plain old data; all-zero is a valid value.
+    let mut route: libc::rtentry = unsafe { std::mem::zeroed() };
+    route.rt_dst = sockaddr_v4(Ipv4Addr::UNSPECIFIED);
+    route.rt_genmask = sockaddr_v4(Ipv4Addr::UNSPECIFIED);
+    route.rt_gateway = sockaddr_v4(vnet::GATEWAY);
+    route.rt_flags = RTF_UP | RTF_GATEWAY;
+    route.rt_dev = dev.as_mut_ptr().cast();
+    ioctl(&sock, libc::SIOCADDRT, &mut route)?;
+    Ok(tun)
 }
 
 impl NamespaceSandbox {
@@ -213,7 +278,7 @@ impl NamespaceSandbox {
             ("group", format!("root:x:0:\nsbx_user:x:{uid}:\n")),
             ("hosts", "127.0.0.1\tlocalhost sandbox.localdomain\n::1\tlocalhost\n".to_string()),
             ("hostname", "localhost\n".to_string()),
-            ("resolv.conf", "nameserver 127.0.0.1\n".to_string()),
+            ("resolv.conf", format!("nameserver {}\n", vnet::DNS)),
         ];
         for (name, content) in files {
             fs::write(etc.join(name), content).map_err(SandboxError::Setup)?;
@@ -351,28 +416,34 @@ impl Sandbox for NamespaceSandbox {
         Layout::Lambda
     }
 
-    fn network(&self, extra_ports: &[u16]) -> Result<EnvNetwork, SandboxError> {
+    fn network(&self, extra_ports: &[u16], tun: bool) -> Result<EnvNetwork, SandboxError> {
         let ports = extra_ports.to_vec();
         let made = std::thread::spawn(move || -> std::io::Result<_> {
             nix::sched::unshare(CloneFlags::CLONE_NEWNET)?;
-            loopback_up()?;
+            link_up(&ioctl_socket()?, b"lo")?;
+            let tun = if tun { Some(tun_up()?) } else { None };
             let api = std::net::TcpListener::bind(("127.0.0.1", 9001))?;
             let extra = ports
                 .iter()
                 .map(|p| std::net::TcpListener::bind(("127.0.0.1", *p)))
                 .collect::<std::io::Result<Vec<_>>>()?;
             let ns: OwnedFd = fs::File::open("/proc/thread-self/ns/net")?.into();
-            Ok((api, extra, ns))
+            Ok((api, extra, ns, tun))
         })
         .join()
         .map_err(|_| SandboxError::Network(std::io::Error::other("network setup thread panicked")))?
         .map_err(SandboxError::Network)?;
-        let (runtime_api, extra, ns) = made;
+        let (runtime_api, extra, ns, tun) = made;
+        let tun = tun
+            .map(crate::vnet::TunDevice::new)
+            .transpose()
+            .map_err(SandboxError::Network)?;
         Ok(EnvNetwork {
             runtime_api,
             runtime_api_addr: "127.0.0.1:9001".into(),
             extra,
             netns: Some(Arc::new(ns)),
+            tun,
         })
     }
 

@@ -1,12 +1,12 @@
-//! Outbound network for sandboxed functions. An environment's network namespace has only
-//! its loopback; on it, at `127.0.0.1:3128`, listens an HTTP proxy that Nimbus serves from
-//! the host (`HTTP_PROXY`/`HTTPS_PROXY` point at it, as most HTTP clients and the AWS SDKs
-//! honour). It tunnels `CONNECT` (HTTPS) and forwards plain `http://` requests, and refuses
-//! what a function must never reach from here: the host's loopback (the control plane, other
-//! environments), unspecified and link-local addresses (instance metadata), and Nimbus' own
-//! port on any of the host's addresses.
+//! The HTTP proxy mode: an environment's network namespace has only its loopback; on it,
+//! at `127.0.0.1:3128`, listens an HTTP proxy that Nimbus serves from the host
+//! (`HTTP_PROXY`/`HTTPS_PROXY` point at it, as most HTTP clients and the AWS SDKs honour).
+//! It tunnels `CONNECT` (HTTPS) and forwards plain `http://` requests to what [`allowed`]
+//! lets through.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
+
+use crate::allowed;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -34,21 +34,6 @@ pub fn serve(listener: std::net::TcpListener, api_port: u16) -> tokio::task::Joi
             });
         }
     })
-}
-
-/// Whether a function may connect to `addr`.
-pub fn allowed(addr: &SocketAddr, api_port: u16) -> bool {
-    let ip = addr.ip();
-    let link_local = match ip {
-        IpAddr::V4(v4) => v4.is_link_local(),
-        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
-    };
-    if ip.is_loopback() || ip.is_unspecified() || ip.is_multicast() || link_local {
-        return false;
-    }
-    // One of the host's own addresses (binding to it succeeds): not Nimbus' own port.
-    let local = std::net::UdpSocket::bind((ip, 0)).is_ok();
-    !(local && addr.port() == api_port)
 }
 
 async fn handle(mut client: TcpStream, api_port: u16) -> Result<(), &'static str> {
@@ -149,20 +134,4 @@ async fn refuse(client: &mut TcpStream, status: &str) -> Result<(), &'static str
         )
         .await;
     Err("refused")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loopback_link_local_and_nimbus_itself_are_refused() {
-        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
-        assert!(!allowed(&a("127.0.0.1:9600"), 9600));
-        assert!(!allowed(&a("127.0.0.53:53"), 9600));
-        assert!(!allowed(&a("[::1]:80"), 9600));
-        assert!(!allowed(&a("169.254.169.254:80"), 9600));
-        assert!(!allowed(&a("0.0.0.0:80"), 9600));
-        assert!(allowed(&a("93.184.216.34:443"), 9600));
-    }
 }

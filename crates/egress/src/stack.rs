@@ -1,0 +1,678 @@
+//! User-mode networking: the server's end of an environment's TUN device. One task per
+//! environment owns a user-space TCP/IP stack ([`smoltcp`]) that answers for every address
+//! the function dials; each TCP connection and UDP flow is dialed afresh from the host, if
+//! [`Config::route`] allows it, and the bytes are copied both ways. The function sees an
+//! ordinary network (any protocol over TCP or UDP, DNS at the address its `resolv.conf`
+//! names), yet none of its packets reaches the host's network, and the host's loopback and
+//! Nimbus itself stay out of reach.
+//!
+//! A connection's SYN is held while the destination is dialed, so the function sees what a
+//! real network would: the handshake completes only if the destination accepted, a refused
+//! or forbidden destination answers with a reset (`ECONNREFUSED`), an unreachable one
+//! times out. ICMP does not leave the environment.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
+use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
+use smoltcp::socket::tcp;
+use smoltcp::wire::{
+    HardwareAddress, IpCidr, IpListenEndpoint, IpProtocol, Ipv4Packet, Ipv4Repr, TcpPacket,
+    UdpPacket, UdpRepr,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
+
+/// TCP connections (open or being dialed) one environment may have at once; each holds
+/// up to three [`TCP_BUFFER`]s on the host.
+const MAX_CONNECTIONS: usize = 512;
+/// UDP flows one environment may have at once.
+const MAX_UDP_FLOWS: usize = 256;
+/// The stack's receive and send buffers per connection, and the bytes read ahead from the
+/// destination: the window, ample at in-memory round trips.
+const TCP_BUFFER: usize = 64 * 1024;
+/// How long dialing a destination may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// A connection whose packets go unacknowledged this long is dropped.
+const TCP_ACK_TIMEOUT: Duration = Duration::from_secs(120);
+/// A UDP flow with no traffic either way for this long is forgotten.
+const UDP_IDLE: Duration = Duration::from_secs(60);
+const TTL: u8 = 64;
+
+/// What the stacks of all environments share.
+#[derive(Debug)]
+pub struct Config {
+    /// The TUN device's MTU.
+    pub mtu: u16,
+    /// The environment's own address.
+    pub address: Ipv4Addr,
+    /// The gateway of its default route: the stack's own address.
+    pub gateway: Ipv4Addr,
+    /// The DNS server address inside environments (port 53), forwarded to `resolver`.
+    pub dns: Ipv4Addr,
+    /// Where DNS queries go: the host's resolver, unless configured otherwise.
+    pub resolver: Option<SocketAddr>,
+    /// Nimbus' own port, refused on the host's addresses.
+    pub api_port: u16,
+}
+
+impl Config {
+    /// Where a flow to `dst` is dialed on the host, if anywhere.
+    fn route(&self, dst: SocketAddr) -> Option<SocketAddr> {
+        if dst.ip() == self.dns {
+            return (dst.port() == 53).then_some(self.resolver?);
+        }
+        if dst.ip() == self.gateway || dst.ip() == self.address {
+            return None;
+        }
+        crate::allowed(&dst, self.api_port).then_some(dst)
+    }
+}
+
+/// The first `nameserver` of the host's `/etc/resolv.conf`.
+pub fn host_resolver() -> Option<SocketAddr> {
+    let text = std::fs::read_to_string("/etc/resolv.conf").ok()?;
+    text.lines().find_map(|l| {
+        let mut words = l.split_whitespace();
+        (words.next() == Some("nameserver"))
+            .then(|| words.next()?.parse::<IpAddr>().ok())
+            .flatten()
+            .map(|ip| SocketAddr::new(ip, 53))
+    })
+}
+
+/// Serves one environment's TUN device (each read and each write one IP packet) until the
+/// returned task is aborted, with the environment; every connection and flow ends then.
+pub fn serve<D>(device: D, config: Arc<Config>) -> std::io::Result<JoinHandle<()>>
+where
+    D: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut queues = Queues {
+        rx: VecDeque::new(),
+        tx: Vec::new(),
+        mtu: usize::from(config.mtu),
+    };
+    let mut iface_config = IfaceConfig::new(HardwareAddress::Ip);
+    iface_config.random_seed = random_seed();
+    let mut iface = Interface::new(iface_config, &mut queues, smoltcp::time::Instant::now());
+    let gateway = config.gateway;
+    iface.update_ip_addrs(|addrs| {
+        let _ = addrs.push(IpCidr::new(gateway.into(), 24));
+    });
+    // With AnyIP and the default route through its own address, the stack accepts packets
+    // to every destination: it stands in for the whole network.
+    iface
+        .routes_mut()
+        .add_default_ipv4_route(gateway)
+        .map_err(std::io::Error::other)?;
+    iface.set_any_ip(true);
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let stack = Stack {
+        config,
+        iface,
+        queues,
+        sockets: SocketSet::new(vec![]),
+        conns: HashMap::new(),
+        dialing: HashSet::new(),
+        udp: HashMap::new(),
+        next_id: 0,
+        events_tx,
+        tasks: JoinSet::new(),
+    };
+    Ok(tokio::spawn(stack.run(device, events)))
+}
+
+/// A seed for the stack's sequence numbers and ports (the standard library's randomly
+/// keyed hasher: unpredictable enough, and no extra dependency).
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}
+
+type FlowKey = (SocketAddr, SocketAddr);
+
+/// What the per-connection and per-flow tasks tell the stack.
+enum Event {
+    /// A held SYN's destination was dialed.
+    Dialed {
+        key: FlowKey,
+        syn: Vec<u8>,
+        result: std::io::Result<TcpStream>,
+    },
+    /// Bytes from the destination, for the function.
+    Data(u64, Vec<u8>),
+    /// The destination finished sending (`true`) or reset the connection (`false`).
+    Closed(u64, bool),
+    /// The destination took bytes: the stack may read more from the function.
+    Drained,
+    /// A UDP reply: `payload` from `from` to the function's `to`.
+    Datagram {
+        payload: Vec<u8>,
+        from: SocketAddr,
+        to: SocketAddr,
+    },
+}
+
+/// One TCP connection through the stack.
+struct Conn {
+    handle: SocketHandle,
+    /// The function's bytes towards the destination; dropped (shutting its side down) when
+    /// the function closes its side.
+    to_dest: Option<mpsc::Sender<Vec<u8>>>,
+    /// Bytes read ahead from the destination and not yet in the stack's send buffer.
+    backlog: VecDeque<Vec<u8>>,
+    /// Byte credit for reading from the destination: returned as the backlog drains.
+    credit: Arc<Semaphore>,
+    /// The destination has finished sending.
+    dest_done: bool,
+    closing: bool,
+}
+
+struct Stack {
+    config: Arc<Config>,
+    iface: Interface,
+    queues: Queues,
+    sockets: SocketSet<'static>,
+    conns: HashMap<u64, Conn>,
+    dialing: HashSet<FlowKey>,
+    udp: HashMap<FlowKey, mpsc::Sender<Vec<u8>>>,
+    next_id: u64,
+    events_tx: mpsc::UnboundedSender<Event>,
+    tasks: JoinSet<()>,
+}
+
+impl Stack {
+    async fn run<D>(mut self, mut device: D, mut events: mpsc::UnboundedReceiver<Event>)
+    where
+        D: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut packet = vec![0u8; usize::from(self.config.mtu)];
+        loop {
+            let now = smoltcp::time::Instant::now();
+            self.iface.poll(now, &mut self.queues, &mut self.sockets);
+            self.service();
+            self.iface.poll(now, &mut self.queues, &mut self.sockets);
+            for out in self.queues.tx.drain(..) {
+                if device.write(&out).await.is_err() {
+                    return;
+                }
+            }
+            // Sleep until a packet, an event, or the stack's next timer (retransmissions).
+            let delay = self
+                .iface
+                .poll_delay(smoltcp::time::Instant::now(), &self.sockets)
+                .map(|d| Duration::from_micros(d.total_micros()));
+            tokio::select! {
+                read = device.read(&mut packet) => match read {
+                    Ok(n) if n > 0 => self.sent_by_env(&packet[..n]),
+                    _ => return,
+                },
+                Some(event) = events.recv() => self.event(event),
+                () = tokio::time::sleep(delay.unwrap_or_default()), if delay.is_some() => {}
+                Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {}
+            }
+        }
+    }
+
+    /// A packet the function sent.
+    fn sent_by_env(&mut self, data: &[u8]) {
+        let Ok(ip) = Ipv4Packet::new_checked(data) else {
+            return; // IPv6 and garbage: the environment has IPv4 only
+        };
+        let (src, dst) = (IpAddr::V4(ip.src_addr()), IpAddr::V4(ip.dst_addr()));
+        match ip.next_header() {
+            IpProtocol::Tcp => {
+                let Ok(tcp) = TcpPacket::new_checked(ip.payload()) else {
+                    return;
+                };
+                let key = (
+                    SocketAddr::new(src, tcp.src_port()),
+                    SocketAddr::new(dst, tcp.dst_port()),
+                );
+                if tcp.syn() && !tcp.ack() && !self.has_socket(key) {
+                    self.new_connection(key, data);
+                } else {
+                    self.queues.rx.push_back(data.to_vec());
+                }
+            }
+            IpProtocol::Udp => {
+                let Ok(udp) = UdpPacket::new_checked(ip.payload()) else {
+                    return;
+                };
+                let key = (
+                    SocketAddr::new(src, udp.src_port()),
+                    SocketAddr::new(dst, udp.dst_port()),
+                );
+                self.datagram(key, udp.payload());
+            }
+            _ => {}
+        }
+    }
+
+    fn has_socket(&self, (src, dst): FlowKey) -> bool {
+        self.conns.values().any(|c| {
+            let s = self.sockets.get::<tcp::Socket>(c.handle);
+            s.remote_endpoint()
+                .is_some_and(|r| SocketAddr::from((r.addr, r.port)) == src)
+                && s.local_endpoint()
+                    .is_some_and(|l| SocketAddr::from((l.addr, l.port)) == dst)
+                || s.state() == tcp::State::Listen
+                    && s.listen_endpoint().port == dst.port()
+                    && s.listen_endpoint()
+                        .addr
+                        .is_some_and(|a| IpAddr::from(a) == dst.ip())
+        })
+    }
+
+    /// A SYN to a new destination: dial it while the SYN waits. Refused destinations
+    /// reach the stack with no socket to take them, which answers with a reset.
+    fn new_connection(&mut self, key: FlowKey, syn: &[u8]) {
+        if self.dialing.contains(&key) {
+            return; // a retransmitted SYN while dialing
+        }
+        let to = match self.config.route(key.1) {
+            Some(to) if self.conns.len() + self.dialing.len() < MAX_CONNECTIONS => to,
+            _ => {
+                tracing::debug!(dst = %key.1, "outbound connection refused");
+                self.queues.rx.push_back(syn.to_vec());
+                return;
+            }
+        };
+        self.dialing.insert(key);
+        let events = self.events_tx.clone();
+        let syn = syn.to_vec();
+        self.tasks.spawn(async move {
+            let result = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(to)).await {
+                Ok(r) => r,
+                Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+            };
+            let _ = events.send(Event::Dialed { key, syn, result });
+        });
+    }
+
+    fn event(&mut self, event: Event) {
+        match event {
+            Event::Dialed { key, syn, result } => {
+                self.dialing.remove(&key);
+                match result {
+                    Ok(dest) => self.connected(key, syn, dest),
+                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                        // Unreachable: the function's SYN times out as it would.
+                    }
+                    Err(_) => self.queues.rx.push_back(syn),
+                }
+            }
+            Event::Data(id, data) => {
+                if let Some(c) = self.conns.get_mut(&id) {
+                    c.backlog.push_back(data);
+                }
+            }
+            Event::Closed(id, clean) => {
+                if let Some(c) = self.conns.get_mut(&id) {
+                    c.dest_done = true;
+                    if !clean {
+                        self.sockets.get_mut::<tcp::Socket>(c.handle).abort();
+                    }
+                }
+            }
+            Event::Drained => {}
+            Event::Datagram { payload, from, to } => {
+                if let Some(packet) = udp_packet(&payload, from, to) {
+                    self.queues.tx.push(packet);
+                }
+            }
+        }
+    }
+
+    /// The destination accepted: a socket takes the held SYN, and a task copies bytes
+    /// between it and the destination.
+    fn connected(&mut self, key: FlowKey, syn: Vec<u8>, dest: TcpStream) {
+        let mut socket = tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; TCP_BUFFER]),
+            tcp::SocketBuffer::new(vec![0; TCP_BUFFER]),
+        );
+        socket.set_nagle_enabled(false);
+        socket.set_ack_delay(None);
+        socket.set_timeout(Some(TCP_ACK_TIMEOUT.into()));
+        let IpAddr::V4(addr) = key.1.ip() else { return };
+        let endpoint = IpListenEndpoint {
+            addr: Some(addr.into()),
+            port: key.1.port(),
+        };
+        if socket.listen(endpoint).is_err() {
+            return;
+        }
+        let handle = self.sockets.add(socket);
+        let id = self.next_id;
+        self.next_id += 1;
+        let (to_dest, from_fn) = mpsc::channel(8);
+        let credit = Arc::new(Semaphore::new(TCP_BUFFER));
+        self.conns.insert(
+            id,
+            Conn {
+                handle,
+                to_dest: Some(to_dest),
+                backlog: VecDeque::new(),
+                credit: credit.clone(),
+                dest_done: false,
+                closing: false,
+            },
+        );
+        self.tasks.spawn(copy_to_dest(
+            id,
+            dest,
+            from_fn,
+            credit,
+            self.events_tx.clone(),
+        ));
+        self.queues.rx.push_back(syn);
+    }
+
+    /// Moves bytes between every connection's socket and its destination task, and
+    /// retires connections that have closed.
+    fn service(&mut self) {
+        let mut gone = Vec::new();
+        for (id, c) in &mut self.conns {
+            let s = self.sockets.get_mut::<tcp::Socket>(c.handle);
+            // Function → destination, while the destination keeps up.
+            while s.can_recv() {
+                let Some(tx) = &c.to_dest else {
+                    let _ = s.recv(|b| (b.len(), ()));
+                    continue;
+                };
+                let closed = match tx.try_reserve() {
+                    Ok(permit) => {
+                        if let Ok(data) = s.recv(|b| (b.len(), b.to_vec())) {
+                            permit.send(data);
+                        }
+                        false
+                    }
+                    Err(mpsc::error::TrySendError::Full(())) => break,
+                    Err(mpsc::error::TrySendError::Closed(())) => true,
+                };
+                if closed {
+                    c.to_dest = None;
+                }
+            }
+            let opened = !matches!(s.state(), tcp::State::Listen | tcp::State::SynReceived);
+            if opened && !s.may_recv() && !s.can_recv() {
+                c.to_dest = None; // the function closed its side
+            }
+            // Destination → function, as the send buffer makes room.
+            while let Some(front) = c.backlog.front_mut() {
+                let n = s.send_slice(front).unwrap_or(0);
+                c.credit.add_permits(n);
+                if n == front.len() {
+                    c.backlog.pop_front();
+                } else {
+                    front.drain(..n);
+                    break;
+                }
+            }
+            if c.dest_done && c.backlog.is_empty() && !c.closing {
+                s.close();
+                c.closing = true;
+            }
+            if matches!(s.state(), tcp::State::Closed | tcp::State::TimeWait) {
+                gone.push(*id);
+            }
+        }
+        for id in gone {
+            if let Some(c) = self.conns.remove(&id) {
+                c.credit.close();
+                self.sockets.remove(c.handle);
+            }
+        }
+    }
+
+    /// A datagram the function sent: to its flow, or to a new one.
+    fn datagram(&mut self, key: FlowKey, payload: &[u8]) {
+        if let Some(flow) = self.udp.get(&key) {
+            match flow.try_send(payload.to_vec()) {
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.udp.remove(&key);
+                }
+                _ => return, // sent, or dropped when full (it is UDP)
+            }
+        }
+        let Some(to) = self.config.route(key.1) else {
+            tracing::debug!(dst = %key.1, "outbound datagram refused");
+            return;
+        };
+        self.udp.retain(|_, f| !f.is_closed());
+        if self.udp.len() >= MAX_UDP_FLOWS {
+            return;
+        }
+        let (tx, rx) = mpsc::channel(64);
+        let _ = tx.try_send(payload.to_vec());
+        self.udp.insert(key, tx);
+        self.tasks
+            .spawn(udp_flow(rx, self.events_tx.clone(), key, to));
+    }
+}
+
+/// Copies one connection's bytes between the stack and the destination. Reading from the
+/// destination takes byte credit that the stack returns as the function takes the bytes.
+async fn copy_to_dest(
+    id: u64,
+    dest: TcpStream,
+    mut from_fn: mpsc::Receiver<Vec<u8>>,
+    credit: Arc<Semaphore>,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    let _ = dest.set_nodelay(true);
+    let (mut read, mut write) = dest.into_split();
+    let to_fn = async {
+        let mut buf = vec![0u8; TCP_BUFFER];
+        loop {
+            // At least some credit, then read no more than it allows.
+            let Ok(first) = credit.acquire().await else {
+                return;
+            };
+            first.forget();
+            let more = credit.available_permits().min(TCP_BUFFER - 1);
+            if let Ok(p) = credit.try_acquire_many(more as u32) {
+                p.forget();
+            }
+            let allowed = 1 + more;
+            match read.read(&mut buf[..allowed]).await {
+                Ok(0) => {
+                    let _ = events.send(Event::Closed(id, true));
+                    return;
+                }
+                Ok(n) => {
+                    credit.add_permits(allowed - n);
+                    if events.send(Event::Data(id, buf[..n].to_vec())).is_err() {
+                        return;
+                    }
+                }
+                Err(_) => {
+                    let _ = events.send(Event::Closed(id, false));
+                    return;
+                }
+            }
+        }
+    };
+    let to_dest = async {
+        while let Some(data) = from_fn.recv().await {
+            if write.write_all(&data).await.is_err() {
+                break;
+            }
+            let _ = events.send(Event::Drained);
+        }
+        let _ = write.shutdown().await;
+    };
+    tokio::join!(to_fn, to_dest);
+}
+
+/// One UDP flow: the function's `key.0` talking to `key.1`, dialed on the host as `to`.
+async fn udp_flow(
+    mut outgoing: mpsc::Receiver<Vec<u8>>,
+    events: mpsc::UnboundedSender<Event>,
+    key: FlowKey,
+    to: SocketAddr,
+) {
+    let bind: SocketAddr = if to.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        ([0u16; 8], 0).into()
+    };
+    let Ok(socket) = UdpSocket::bind(bind).await else {
+        return;
+    };
+    if socket.connect(to).await.is_err() {
+        return;
+    }
+    let mut back = vec![0u8; 65_536];
+    loop {
+        tokio::select! {
+            datagram = outgoing.recv() => match datagram {
+                Some(d) => { let _ = socket.send(&d).await; }
+                None => return,
+            },
+            received = socket.recv(&mut back) => if let Ok(n) = received {
+                // The reply comes from the address the function sent to.
+                let reply = Event::Datagram { payload: back[..n].to_vec(), from: key.1, to: key.0 };
+                if events.send(reply).is_err() {
+                    return;
+                }
+            },
+            () = tokio::time::sleep(UDP_IDLE) => return,
+        }
+    }
+}
+
+/// An IPv4 UDP packet carrying `payload` from `from` to `to`.
+fn udp_packet(payload: &[u8], from: SocketAddr, to: SocketAddr) -> Option<Vec<u8>> {
+    let (IpAddr::V4(src), IpAddr::V4(dst)) = (from.ip(), to.ip()) else {
+        return None;
+    };
+    let udp = UdpRepr {
+        src_port: from.port(),
+        dst_port: to.port(),
+    };
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: IpProtocol::Udp,
+        payload_len: udp.header_len() + payload.len(),
+        hop_limit: TTL,
+    };
+    let mut buf = vec![0u8; ip.buffer_len() + ip.payload_len];
+    let caps = ChecksumCapabilities::default();
+    let mut packet = Ipv4Packet::new_checked(&mut buf[..]).ok()?;
+    ip.emit(&mut packet, &caps);
+    let mut datagram = UdpPacket::new_unchecked(packet.payload_mut());
+    udp.emit(
+        &mut datagram,
+        &src.into(),
+        &dst.into(),
+        payload.len(),
+        |b| b.copy_from_slice(payload),
+        &caps,
+    );
+    Some(buf)
+}
+
+/// The stack's device: packets from the function wait in `rx`; what the stack sends goes
+/// to `tx`, written to the TUN device after each poll.
+struct Queues {
+    rx: VecDeque<Vec<u8>>,
+    tx: Vec<Vec<u8>>,
+    mtu: usize,
+}
+
+impl phy::Device for Queues {
+    type RxToken<'a> = RxToken;
+    type TxToken<'a> = TxToken<'a>;
+
+    fn receive(
+        &mut self,
+        _: smoltcp::time::Instant,
+    ) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        let packet = self.rx.pop_front()?;
+        Some((RxToken(packet), TxToken(&mut self.tx)))
+    }
+
+    fn transmit(&mut self, _: smoltcp::time::Instant) -> Option<Self::TxToken<'_>> {
+        Some(TxToken(&mut self.tx))
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ip;
+        caps.max_transmission_unit = self.mtu;
+        caps
+    }
+}
+
+struct RxToken(Vec<u8>);
+
+impl phy::RxToken for RxToken {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(&self.0)
+    }
+}
+
+struct TxToken<'a>(&'a mut Vec<Vec<u8>>);
+
+impl phy::TxToken for TxToken<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut packet = vec![0u8; len];
+        let r = f(&mut packet);
+        self.0.push(packet);
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config {
+            mtu: 65_000,
+            address: Ipv4Addr::new(10, 0, 2, 15),
+            gateway: Ipv4Addr::new(10, 0, 2, 2),
+            dns: Ipv4Addr::new(10, 0, 2, 3),
+            resolver: Some("192.0.2.53:53".parse().unwrap()),
+            api_port: 9600,
+        }
+    }
+
+    #[test]
+    fn dns_goes_to_the_resolver_and_the_virtual_network_nowhere() {
+        let c = config();
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(c.route(a("10.0.2.3:53")), Some(a("192.0.2.53:53")));
+        assert_eq!(c.route(a("10.0.2.3:80")), None);
+        assert_eq!(c.route(a("10.0.2.2:80")), None);
+        assert_eq!(c.route(a("127.0.0.1:9600")), None);
+        assert_eq!(c.route(a("198.51.100.7:443")), Some(a("198.51.100.7:443")));
+        let no_resolver = Config {
+            resolver: None,
+            ..config()
+        };
+        assert_eq!(no_resolver.route(a("10.0.2.3:53")), None);
+    }
+
+    #[test]
+    fn udp_replies_are_well_formed_packets() {
+        let from = "198.51.100.7:53".parse().unwrap();
+        let to = "10.0.2.15:40000".parse().unwrap();
+        let packet = udp_packet(b"answer", from, to).unwrap();
+        let ip = Ipv4Packet::new_checked(&packet[..]).unwrap();
+        assert!(ip.verify_checksum());
+        assert_eq!(ip.src_addr(), Ipv4Addr::new(198, 51, 100, 7));
+        let udp = UdpPacket::new_checked(ip.payload()).unwrap();
+        assert_eq!((udp.src_port(), udp.dst_port()), (53, 40000));
+        assert_eq!(udp.payload(), b"answer");
+    }
+}
