@@ -170,6 +170,98 @@ def cold_starts(api, name):
     return summary(f"{name}: cold invoke (end to end)", cold), summary(f"{name}: Init Duration (REPORT)", inits)
 
 
+NET_PROBE = r"""
+import socket, time
+def get(host, port, path):
+    with socket.create_connection((host, port), timeout=10) as s:
+        s.sendall(f"GET /{path} HTTP/1.0\r\nHost: x\r\n\r\n".encode())
+        buf, n = bytearray(1 << 22), 0
+        view = memoryview(buf)
+        while True:
+            k = s.recv_into(view[n % len(buf):])
+            if not k:
+                return n
+            n += k
+def handler(event, context):
+    lat = []
+    for _ in range(event["n"]):
+        t = time.perf_counter()
+        get(event["ip"], event["port"], "0")
+        lat.append((time.perf_counter() - t) * 1000)
+    t = time.perf_counter()
+    got = get(event["ip"], event["port"], str(event["bytes"]))
+    return {"lat": lat, "mb_s": got / (time.perf_counter() - t) / 1e6}
+"""
+
+
+def outside_server():
+    """An HTTP server on the host's own non-loopback address: /N answers N bytes."""
+    import http.server
+    import threading
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 1))
+            ip = s.getsockname()[0]
+        except OSError:
+            return None, None, None
+    if ip.startswith("127."):
+        return None, None, None
+    chunk = b"x" * (1 << 20)
+
+    class Blob(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            n = int(self.path[1:] or 0)
+            self.send_response(200)
+            self.send_header("content-length", str(n))
+            self.end_headers()
+            while n > 0:
+                self.wfile.write(chunk[:min(n, len(chunk))])
+                n -= len(chunk)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("0.0.0.0", 0), Blob)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, ip, httpd.server_address[1]
+
+
+def sandbox_network(api):
+    """Outbound from a sandboxed function through the user-mode stack: a fresh TCP
+    connection plus a small HTTP request, sequentially; and one 64 MB download."""
+    httpd, ip, port = outside_server()
+    if httpd is None:
+        print("  (no non-loopback address: skipped)")
+        return None
+    try:
+        body = json.dumps({"FunctionName": "sbxnet", "Runtime": "python3.11", "Handler": "app.handler", "MemorySize": 1769,
+                           "Timeout": 60, "Role": "arn:aws:iam::000000000000:role/bench",
+                           "Code": {"ZipFile": base64.b64encode(make_zip(NET_PROBE)).decode()}})
+        status, _, resp = api.call("POST", "/2015-03-31/functions", body, {"content-type": "application/json"})
+        assert status == 201, resp
+        event = json.dumps({"ip": ip, "port": port, "n": 300, "bytes": 64 << 20})
+        status, _, out = api.call("POST", "/2015-03-31/functions/sbxnet/invocations", event, {})
+        assert status == 200, out
+        fig = json.loads(out)
+        conn = summary("sandbox: new TCP connection + HTTP GET", fig["lat"][20:])
+        show(conn)
+        host = []
+        for _ in range(300):
+            t = time.perf_counter()
+            with socket.create_connection((ip, port), timeout=10) as c:
+                c.sendall(b"GET /0 HTTP/1.0\r\nHost: x\r\n\r\n")
+                while c.recv(65536):
+                    pass
+            host.append((time.perf_counter() - t) * 1000)
+        floor = summary("floor: the same from the host", host[20:])
+        show(floor)
+        print(f"  sandbox: one 64 MB download             {fig['mb_s']:.0f} MB/s")
+        return {"connect_get": conn, "host_connect_get": floor, "download_mb_s": round(fig["mb_s"], 1)}
+    finally:
+        httpd.shutdown()
+
+
 def sandbox_cold_starts():
     """The same cold start under --isolation sandbox (needs root), at 1769 MB (one full
     vCPU) and at 128 MB (Lambda's CPU share for 128 MB, about 7 % of a core)."""
@@ -193,6 +285,7 @@ def sandbox_cold_starts():
             out[memory] = cold_starts(api, name)
             show(out[memory][0])
             show(out[memory][1])
+        out["network"] = sandbox_network(api)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=10)
@@ -376,7 +469,13 @@ def main():
     print("Nimbus cold start with the namespace sandbox (--isolation sandbox):")
     sbx = sandbox_cold_starts()
     if sbx:
+        net = sbx.pop("network", None)
         results["sandbox_cold"] = {m: {"cold": c, "init": i} for m, (c, i) in sbx.items()}
+        results["sandbox_network"] = net
+        if "cold" in results and 1769 in sbx:
+            extra = sbx[1769][1]["p50_ms"] - results["init"]["p50_ms"]
+            print(f"  sandbox setup cost (Init Duration p50, 1769 MB sandbox - process isolation): {extra:.1f} ms")
+            results["sandbox_setup_ms"] = round(extra, 1)
 
     if FLOOR_BIN and os.path.exists(FLOOR_BIN):
         print("Floor on this machine, same run (shared/bench-floor):")

@@ -487,3 +487,35 @@ def test_init_runs_with_burst_cpu_then_the_memory_share_applies(slam):
     assert err is None, log
     assert out["handler_cpu_s"] < 0.15, out
     assert out["init_cpu_s"] > out["handler_cpu_s"] * 2, out
+
+
+CGROUP_PROBE = "def handler(event, context):\n    return {'cgroup': open('/proc/self/cgroup').read()}\n"
+
+
+@pytest.mark.skipif(not os.path.exists("/sys/fs/cgroup/unified/cgroup.procs"),
+                    reason="no hybrid hierarchy here (on a pure v2 host every sandbox test takes the v2 path)")
+def test_the_cgroup_v2_path(tmp_path, nimbus_bin, monkeypatch):
+    # On a hybrid host the unified hierarchy has no controllers, but it has everything
+    # else of v2: the runtime is born in its cgroup (clone3 CLONE_INTO_CGROUP), frozen with
+    # cgroup.freeze, killed with cgroup.kill, and its cgroup removed.
+    monkeypatch.setenv("NIMBUS_CGROUP2_MOUNT", "/sys/fs/cgroup/unified")
+    factory = ServerFactory(nimbus_bin, tmp_path)
+    try:
+        srv = factory.new("v2", extra_args=["--isolation", "sandbox"])
+        lam = srv.lambda_client()
+        name = _create(lam, CGROUP_PROBE)
+        err, out, log = _invoke(lam, name, {})
+        assert err is None, log
+        line = [l for l in out["cgroup"].splitlines() if l.startswith("0::")][0]
+        assert "/nimbus/" in line, out
+        env_dir = "/sys/fs/cgroup/unified" + line[3:]
+        assert open(f"{env_dir}/cgroup.procs").read().split(), "the runtime is in its own v2 cgroup"
+        wait_until(lambda: open(f"{env_dir}/cgroup.freeze").read().strip() == "1", timeout=5,
+                   message="the idle environment is frozen")
+        err, again, log = _invoke(lam, name, {})
+        assert err is None and again == out, "thawed for the next invocation, same environment"
+        code, _ = srv.stop()
+        assert code == 0
+        wait_until(lambda: not os.path.exists(env_dir), timeout=10, message="the environment's cgroup removed")
+    finally:
+        factory.close()

@@ -46,6 +46,15 @@ pub struct EnvCgroup {
     v2: bool,
 }
 
+/// See [`EnvCgroup::join`].
+#[derive(Debug)]
+pub enum Join {
+    /// v1: the `tasks` file of each hierarchy.
+    Tasks(Vec<fs::File>),
+    /// v2: the cgroup's directory (for `CLONE_INTO_CGROUP`) and its `cgroup.procs`.
+    BornInto { dir: fs::File, procs: fs::File },
+}
+
 /// An environment's CPU quota while it initialises; [`InitBoost::end`] lowers it to the
 /// share its memory pays for.
 #[derive(Debug)]
@@ -103,10 +112,15 @@ fn oom_kills(path: &Path) -> u64 {
 
 impl Cgroups {
     /// Finds the cgroup hierarchy and prepares `nimbus/` under the server's own cgroup.
+    /// `NIMBUS_CGROUP2_MOUNT` names a cgroup v2 mount to use instead (for tests of the v2
+    /// path on hybrid hosts, whose unified hierarchy has no controllers).
     pub fn detect() -> std::io::Result<Cgroups> {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
-        let root = Path::new("/sys/fs/cgroup");
-        if root.join("cgroup.controllers").exists() {
+        let v2_mount = std::env::var_os("NIMBUS_CGROUP2_MOUNT").map(PathBuf::from);
+        let root = v2_mount
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup"));
+        if v2_mount.is_some() || root.join("cgroup.controllers").exists() {
             let base = root.join(own_path("").unwrap_or_default()).join("nimbus");
             fs::create_dir_all(&base)?;
             // Best effort: delegate the controllers to the environments.
@@ -116,6 +130,7 @@ impl Cgroups {
                 cpus,
             });
         }
+        let root = Path::new("/sys/fs/cgroup");
         let mut dirs = Vec::new();
         for ctrl in ["memory", "cpu", "pids", "freezer"] {
             let hierarchy = root.join(ctrl);
@@ -161,7 +176,11 @@ impl Cgroups {
 
     /// Creates the cgroup of one environment with its limits, its CPU quota raised for
     /// init (see [`InitBoost`]).
-    pub fn create(&self, id: &str, limits: Limits) -> std::io::Result<(EnvCgroup, InitBoost)> {
+    pub fn create(
+        &self,
+        id: &str,
+        limits: Limits,
+    ) -> std::io::Result<(EnvCgroup, Option<InitBoost>)> {
         let mem = u64::from(limits.memory_mb) * 1024 * 1024;
         let max = self.cpus * CPU_PERIOD_US;
         let steady = (u64::from(limits.memory_mb) * CPU_PERIOD_US / MB_PER_VCPU)
@@ -194,19 +213,21 @@ impl Cgroups {
                     file: quota_file,
                     steady: steady.to_string(),
                 };
-                Ok((EnvCgroup { dirs, v2: false }, boost))
+                Ok((EnvCgroup { dirs, v2: false }, Some(boost)))
             }
             Layout::V2(base) => {
                 let dir = base.join(id);
                 fs::create_dir(&dir)?;
                 let _ = write(&dir.join("memory.max"), &mem.to_string());
                 let _ = write(&dir.join("memory.swap.max"), "0");
-                let _ = write(&dir.join("cpu.max"), &format!("{boosted} {CPU_PERIOD_US}"));
+                // No boost to end where the cpu controller is not delegated.
+                let boost = write(&dir.join("cpu.max"), &format!("{boosted} {CPU_PERIOD_US}"))
+                    .ok()
+                    .map(|()| InitBoost {
+                        file: dir.join("cpu.max"),
+                        steady: format!("{steady} {CPU_PERIOD_US}"),
+                    });
                 let _ = write(&dir.join("pids.max"), &limits.pids.to_string());
-                let boost = InitBoost {
-                    file: dir.join("cpu.max"),
-                    steady: format!("{steady} {CPU_PERIOD_US}"),
-                };
                 Ok((
                     EnvCgroup {
                         dirs: vec![dir],
@@ -240,18 +261,36 @@ impl Cgroups {
 }
 
 impl EnvCgroup {
-    /// The files the child writes "0" to, opened for writing, to join its cgroups.
+    /// How the child joins its cgroup(s), prepared before fork.
     ///
-    /// On v1 that is `tasks`, not `cgroup.procs`: moving only the calling thread (which, in
-    /// a child between fork and exec, is the whole process) is the one migration the kernel
-    /// makes without taking the global `cgroup_threadgroup_rwsem` for writing, whose RCU
-    /// grace period otherwise costs 6–20 ms on every cold start.
-    pub fn join_files(&self) -> std::io::Result<Vec<fs::File>> {
-        let file = if self.v2 { "cgroup.procs" } else { "tasks" };
-        self.dirs
-            .iter()
-            .map(|d| fs::OpenOptions::new().write(true).open(d.join(file)))
-            .collect()
+    /// On v1, by writing "0" to each `tasks` file, not `cgroup.procs`: moving only the
+    /// calling thread (which, in a child between fork and exec, is the whole process) is the
+    /// one migration the kernel makes without taking the global `cgroup_threadgroup_rwsem`
+    /// for writing, whose RCU grace period otherwise costs 6–20 ms on every cold start.
+    ///
+    /// On v2, where every migration takes that lock, the runtime is instead born in its
+    /// cgroup: `clone3(CLONE_INTO_CGROUP)` with the directory's descriptor; `cgroup.procs`
+    /// stays as the fallback for kernels before 5.7.
+    pub fn join(&self) -> std::io::Result<Join> {
+        let open_w = |file: &str| -> std::io::Result<Vec<fs::File>> {
+            self.dirs
+                .iter()
+                .map(|d| fs::OpenOptions::new().write(true).open(d.join(file)))
+                .collect()
+        };
+        if self.v2 {
+            use std::os::unix::fs::OpenOptionsExt;
+            let dir = fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECTORY)
+                .open(&self.dirs[0])?;
+            Ok(Join::BornInto {
+                dir,
+                procs: open_w("cgroup.procs")?.remove(0),
+            })
+        } else {
+            Ok(Join::Tasks(open_w("tasks")?))
+        }
     }
 
     fn memory_dir(&self) -> &Path {

@@ -192,11 +192,12 @@ pub(crate) fn command(spec: &LaunchSpec) -> Result<(Command, std::io::PipeReader
 pub(crate) fn running(
     child: Child,
     reader: std::io::PipeReader,
-    cgroup: Option<(EnvCgroup, InitBoost)>,
+    cgroup: Option<(EnvCgroup, Option<InitBoost>)>,
 ) -> Result<Running, SandboxError> {
     let pid = child.id().unwrap_or(0);
     let output = pipe::Receiver::from_owned_fd(reader.into()).map_err(SandboxError::Pipe)?;
     let (cgroup, init_boost) = cgroup.unzip();
+    let init_boost = init_boost.flatten();
     Ok(Running {
         child,
         output,

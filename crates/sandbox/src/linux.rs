@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use nix::sched::CloneFlags;
 
-use crate::cgroup::{Cgroups, Limits};
+use crate::cgroup::{Cgroups, Join, Limits};
 use crate::{vnet, EnvNetwork, LaunchSpec, Layout, Running, Sandbox, SandboxError};
 
 /// Lambda's limits on file descriptors and processes/threads.
@@ -464,8 +464,11 @@ impl Sandbox for NamespaceSandbox {
                 },
             )
             .map_err(SandboxError::Setup)?;
-        let procs = cgroup.join_files().map_err(SandboxError::Setup)?;
-        let procs_fds: Vec<i32> = procs.iter().map(AsRawFd::as_raw_fd).collect();
+        let join = cgroup.join().map_err(SandboxError::Setup)?;
+        let (tasks_fds, born_into): (Vec<i32>, Option<(i32, i32)>) = match &join {
+            Join::Tasks(files) => (files.iter().map(AsRawFd::as_raw_fd).collect(), None),
+            Join::BornInto { dir, procs } => (vec![], Some((dir.as_raw_fd(), procs.as_raw_fd()))),
+        };
         let netns = spec.netns.clone();
         let netns_fd = netns.as_ref().map(|f| f.as_raw_fd());
         let seccomp = self.seccomp.clone();
@@ -476,7 +479,9 @@ impl Sandbox for NamespaceSandbox {
         // the order and why each step is there.
         unsafe {
             cmd.pre_exec(move || {
-                child_setup(&procs_fds, netns_fd, &steps, &root, &old_root, uid)?;
+                child_setup(
+                    &tasks_fds, born_into, netns_fd, &steps, &root, &old_root, uid,
+                )?;
                 // Last: every step above needed calls the filter takes away.
                 seccompiler::apply_filter(&seccomp).map_err(|_| std::io::Error::last_os_error())
             });
@@ -486,7 +491,7 @@ impl Sandbox for NamespaceSandbox {
             source,
         })?;
         drop(cmd);
-        drop(procs);
+        drop(join);
         // The per-environment files are bound into the child's own mount namespace; the
         // directory itself can go once the child is running.
         let _ = fs::remove_dir_all(&dir);
@@ -504,7 +509,8 @@ fn check(rc: libc::c_int) -> std::io::Result<()> {
 
 /// Everything between fork and exec (see the module docs). Runs in the forked child.
 fn child_setup(
-    procs_fds: &[i32],
+    tasks_fds: &[i32],
+    born_into: Option<(i32, i32)>,
     netns_fd: Option<i32>,
     steps: &[Step],
     root: &CString,
@@ -515,7 +521,7 @@ fn child_setup(
     unsafe {
         // The runtime dies with the server.
         check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL))?;
-        for fd in procs_fds {
+        for fd in tasks_fds {
             check(libc::write(*fd, b"0".as_ptr().cast(), 1) as libc::c_int)?;
         }
         if let Some(fd) = netns_fd {
@@ -524,7 +530,10 @@ fn child_setup(
         check(libc::unshare(
             libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS,
         ))?;
-        let pid = libc::fork();
+        let pid = match born_into {
+            Some((dir, procs)) => fork_into_cgroup(dir, procs),
+            None => libc::fork(),
+        };
         if pid < 0 {
             return Err(std::io::Error::last_os_error());
         }
@@ -651,6 +660,57 @@ fn child_setup(
         check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
     }
     Ok(())
+}
+
+/// Forks a child born in the cgroup v2 directory `dir` (`clone3` with `CLONE_INTO_CGROUP`,
+/// which takes no global lock); on kernels without it, joins by writing "0" to `procs`
+/// first and forks plainly. Returns what fork(2) returns.
+///
+/// # Safety
+/// As fork(2) between fork and exec: the child may only make raw system calls until exec.
+unsafe fn fork_into_cgroup(dir: i32, procs: i32) -> libc::pid_t {
+    /// `struct clone_args` up to `cgroup` (CLONE_ARGS_SIZE_VER2).
+    #[repr(C)]
+    #[derive(Default)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: dir as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: `args` is a valid `clone_args` of the size passed; without CLONE_VM and with
+    // no stack, the child continues on a copy of this stack, as after fork(2).
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if pid >= 0 {
+        return pid as libc::pid_t;
+    }
+    // SAFETY: plain write(2) and fork(2) on descriptors prepared before the first fork.
+    unsafe {
+        if libc::write(procs, b"0".as_ptr().cast(), 1) < 0 {
+            return -1;
+        }
+        libc::fork()
+    }
 }
 
 /// The plan, one step per line (for tests and debugging).
