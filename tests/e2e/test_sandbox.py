@@ -151,6 +151,37 @@ def test_thread_bombs_hit_the_pids_limit(slam):
     assert err is None and out["threads"] < 1024
 
 
+FORK_BOMB = r"""
+import os, signal, time
+def handler(event, context):
+    children = []
+    try:
+        for _ in range(5000):
+            pid = os.fork()
+            if pid == 0:
+                time.sleep(30)
+                os._exit(0)
+            children.append(pid)
+    except OSError as e:
+        error = e.strerror
+    else:
+        error = None
+    for pid in children:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    return {"forked": len(children), "error": error}
+"""
+
+
+def test_fork_bombs_hit_the_process_limit_and_the_function_keeps_serving(slam):
+    name = _create(slam, FORK_BOMB)
+    err, out, log = _invoke(slam, name, {})
+    assert err is None, log
+    assert out["forked"] < 1024 and out["error"], out
+    err, again, log = _invoke(slam, name, {})
+    assert err is None and again["forked"] < 1024, log
+
+
 def test_layers_are_mounted_at_opt(slam):
     layer = slam.publish_layer_version(LayerName=unique_name("sbxlayer"),
                                       Content={"ZipFile": make_zip({"python/layer_mod.py": "VALUE = 'from /opt'\n"})})
