@@ -200,6 +200,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         })
     });
+    let outbound = outbound(&args)?;
+    let network = match (&outbound, sandboxed) {
+        (_, false) => "the host's (unisolated)".to_string(),
+        (Outbound::None, _) => "none".to_string(),
+        (Outbound::Proxy, _) => "HTTP(S) proxy".to_string(),
+        (Outbound::Stack(c), _) => match c.resolver {
+            Some(dns) => format!("nat (DNS via {dns})"),
+            None => "nat (no DNS resolver found)".to_string(),
+        },
+    };
     let platform = Platform {
         identity: identity.clone(),
         endpoint_url: format!("http://{connect_host}:{}", args.listen.port()),
@@ -207,7 +217,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         logs,
         api_port: args.listen.port(),
         serve_api: Some(serve_api),
-        outbound: outbound(&args)?,
+        outbound,
     };
     let min_unreserved = args
         .min_unreserved
@@ -284,6 +294,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         data_dir = %data_dir.display(),
         functions = function_count,
         isolation = sandbox.name(),
+        function_network = %network,
         "nimbus is serving the Lambda API at http://{}",
         args.listen
     );
