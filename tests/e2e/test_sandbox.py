@@ -287,6 +287,12 @@ def handler(event, context):
             return "error"
     out["outbound"] = fetch(event["outside"])
     out["raw"] = raw_get(event["ip"], event["port"])
+    if event.get("upload"):
+        import http.client
+        c = http.client.HTTPConnection(event["ip"], event["port"], timeout=5)
+        c.request("POST", "/", body=b"u" * event["upload"])
+        r = c.getresponse()
+        out["upload"] = [r.status, r.read().decode()]
     out["by_name"] = fetch(event["by_name"]) if event.get("by_name") else None
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
@@ -341,6 +347,14 @@ class _Outside:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def do_POST(self):
+                got = len(self.rfile.read(int(self.headers["content-length"])))
+                body = f"got {got}".encode()
+                self.send_response(200)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def log_message(self, *args):
                 pass
 
@@ -383,6 +397,8 @@ class _Outside:
 
 
 def test_functions_reach_the_network_through_nimbus_only(tmp_path, nimbus_bin):
+    import urllib.request
+
     ip = _outside_ip()
     if ip is None:
         pytest.skip("no non-loopback address on this host")
@@ -400,8 +416,13 @@ def test_functions_reach_the_network_through_nimbus_only(tmp_path, nimbus_bin):
         # The default: transparent TCP and UDP, DNS through the configured resolver.
         srv, lam = server("nat", "--function-dns", f"127.0.0.1:{outside.dns_port}")
         name = _create(lam, NETWORK)
-        err, out, log = _invoke(lam, name, {**event, "api_port": srv.port})
+        err, out, log = _invoke(lam, name, {**event, "api_port": srv.port, "upload": 300_000})
         assert err is None, log
+        assert out["upload"] == [200, "got 300000"], out
+        # What the function sends out is egress on its bill.
+        with urllib.request.urlopen(f"{srv.url}/_nimbus/usage") as r:
+            usage = json.load(r)
+        assert sum(u["egress_bytes"] for u in usage["usage"] if u["function"] == name) > 300_000, usage
         assert out["proxy"] is None, out
         assert out["outbound"] == [200, "hello from outside"], out
         assert out["raw"] == "hello from outside", out

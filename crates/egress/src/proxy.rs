@@ -5,6 +5,8 @@
 //! lets through.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::allowed;
 
@@ -17,8 +19,13 @@ pub const PROXY_PORT: u16 = 3128;
 pub const PROXY_URL: &str = "http://127.0.0.1:3128";
 const HEAD_MAX: usize = 16 * 1024;
 
-/// Serves the proxy on a listener opened inside an environment's namespace.
-pub fn serve(listener: std::net::TcpListener, api_port: u16) -> tokio::task::JoinHandle<()> {
+/// Serves the proxy on a listener opened inside an environment's namespace, adding the
+/// bytes the function sends through it to `sent`.
+pub fn serve(
+    listener: std::net::TcpListener,
+    api_port: u16,
+    sent: Arc<AtomicU64>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let Ok(listener) = listener
             .set_nonblocking(true)
@@ -27,8 +34,9 @@ pub fn serve(listener: std::net::TcpListener, api_port: u16) -> tokio::task::Joi
             return;
         };
         while let Ok((client, _)) = listener.accept().await {
+            let sent = sent.clone();
             tokio::spawn(async move {
-                if let Err(reason) = handle(client, api_port).await {
+                if let Err(reason) = handle(client, api_port, &sent).await {
                     tracing::debug!(reason, "egress proxy request refused or failed");
                 }
             });
@@ -36,7 +44,11 @@ pub fn serve(listener: std::net::TcpListener, api_port: u16) -> tokio::task::Joi
     })
 }
 
-async fn handle(mut client: TcpStream, api_port: u16) -> Result<(), &'static str> {
+async fn handle(
+    mut client: TcpStream,
+    api_port: u16,
+    sent: &AtomicU64,
+) -> Result<(), &'static str> {
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 4096];
     let end = loop {
@@ -116,10 +128,11 @@ async fn handle(mut client: TcpStream, api_port: u16) -> Result<(), &'static str
                 .map_err(|_| "write")?;
         }
     }
-    tokio::io::copy_bidirectional(&mut client, &mut upstream)
+    let (up, _) = tokio::io::copy_bidirectional(&mut client, &mut upstream)
         .await
-        .map(|_| ())
-        .map_err(|_| "copy")
+        .map_err(|_| "copy")?;
+    sent.fetch_add(up + (head.len() - end) as u64, Ordering::Relaxed);
+    Ok(())
 }
 
 async fn refuse(client: &mut TcpStream, status: &str) -> Result<(), &'static str> {

@@ -13,6 +13,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -88,7 +89,12 @@ pub fn host_resolver() -> Option<SocketAddr> {
 
 /// Serves one environment's TUN device (each read and each write one IP packet) until the
 /// returned task is aborted, with the environment; every connection and flow ends then.
-pub fn serve<D>(device: D, config: Arc<Config>) -> std::io::Result<JoinHandle<()>>
+/// The bytes the function sends to destinations are added to `sent` (egress, for the bill).
+pub fn serve<D>(
+    device: D,
+    config: Arc<Config>,
+    sent: Arc<AtomicU64>,
+) -> std::io::Result<JoinHandle<()>>
 where
     D: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -121,6 +127,7 @@ where
         dialing: HashSet::new(),
         udp: HashMap::new(),
         next_id: 0,
+        sent,
         events_tx,
         tasks: JoinSet::new(),
     };
@@ -184,6 +191,8 @@ struct Stack {
     dialing: HashSet<FlowKey>,
     udp: HashMap<FlowKey, mpsc::Sender<Vec<u8>>>,
     next_id: u64,
+    /// Bytes sent to destinations (egress).
+    sent: Arc<AtomicU64>,
     events_tx: mpsc::UnboundedSender<Event>,
     tasks: JoinSet<()>,
 }
@@ -365,13 +374,9 @@ impl Stack {
                 closing: false,
             },
         );
-        self.tasks.spawn(copy_to_dest(
-            id,
-            dest,
-            from_fn,
-            credit,
-            self.events_tx.clone(),
-        ));
+        let (events, sent) = (self.events_tx.clone(), self.sent.clone());
+        self.tasks
+            .spawn(copy_to_dest(id, dest, from_fn, credit, events, sent));
         self.queues.rx.push_back(syn);
     }
 
@@ -453,8 +458,8 @@ impl Stack {
         let (tx, rx) = mpsc::channel(64);
         let _ = tx.try_send(payload.to_vec());
         self.udp.insert(key, tx);
-        self.tasks
-            .spawn(udp_flow(rx, self.events_tx.clone(), key, to));
+        let (events, sent) = (self.events_tx.clone(), self.sent.clone());
+        self.tasks.spawn(udp_flow(rx, events, sent, key, to));
     }
 }
 
@@ -466,6 +471,7 @@ async fn copy_to_dest(
     mut from_fn: mpsc::Receiver<Vec<u8>>,
     credit: Arc<Semaphore>,
     events: mpsc::UnboundedSender<Event>,
+    sent: Arc<AtomicU64>,
 ) {
     let _ = dest.set_nodelay(true);
     let (mut read, mut write) = dest.into_split();
@@ -505,6 +511,7 @@ async fn copy_to_dest(
             if write.write_all(&data).await.is_err() {
                 break;
             }
+            sent.fetch_add(data.len() as u64, Ordering::Relaxed);
             let _ = events.send(Event::Drained);
         }
         let _ = write.shutdown().await;
@@ -516,6 +523,7 @@ async fn copy_to_dest(
 async fn udp_flow(
     mut outgoing: mpsc::Receiver<Vec<u8>>,
     events: mpsc::UnboundedSender<Event>,
+    sent: Arc<AtomicU64>,
     key: FlowKey,
     to: SocketAddr,
 ) {
@@ -534,7 +542,9 @@ async fn udp_flow(
     loop {
         tokio::select! {
             datagram = outgoing.recv() => match datagram {
-                Some(d) => { let _ = socket.send(&d).await; }
+                Some(d) => if socket.send(&d).await.is_ok() {
+                    sent.fetch_add(d.len() as u64, Ordering::Relaxed);
+                },
                 None => return,
             },
             received = socket.recv(&mut back) => if let Ok(n) = received {

@@ -72,6 +72,7 @@ impl Environment {
         paths: &CodePaths,
         charge: MemoryCharge,
         provisioned: Option<ProvisionedToken>,
+        egress_meter: Arc<std::sync::atomic::AtomicU64>,
     ) -> Result<Environment, LaunchFailure> {
         let code_dir = paths.task.as_path();
         let env_id = uuid::Uuid::new_v4().simple().to_string();
@@ -110,17 +111,21 @@ impl Environment {
             .zip(net.extra)
             .filter_map(|(port, l)| match &platform.serve_api {
                 Some(serve) if *port == platform.api_port => Some(AbortOnDrop(serve(l))),
-                _ if *port == proxy::PROXY_PORT => {
-                    Some(AbortOnDrop(proxy::serve(l, platform.api_port)))
-                }
+                _ if *port == proxy::PROXY_PORT => Some(AbortOnDrop(proxy::serve(
+                    l,
+                    platform.api_port,
+                    egress_meter.clone(),
+                ))),
                 _ => None,
             })
             .collect();
         if let (Some(tun), Some(config)) = (net.tun, stack) {
             let served =
-                nimbus_egress::stack::serve(tun, config.clone()).map_err(|e| LaunchFailure {
-                    error_type: "Runtime.Unknown",
-                    message: format!("could not start the environment's network: {e}"),
+                nimbus_egress::stack::serve(tun, config.clone(), egress_meter).map_err(|e| {
+                    LaunchFailure {
+                        error_type: "Runtime.Unknown",
+                        message: format!("could not start the environment's network: {e}"),
+                    }
                 })?;
             servers.push(AbortOnDrop(served));
         }

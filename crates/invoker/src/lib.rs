@@ -318,6 +318,7 @@ impl Invoker {
                 &paths,
                 charge,
                 Some(token),
+                self.metrics.egress_meter(&function),
             )
             .await;
             let mut env = match started {
@@ -508,6 +509,7 @@ impl Invoker {
                             metrics.throttles.fetch_add(1, Ordering::Relaxed);
                         })?,
                     None,
+                    self.metrics.egress_meter(&function),
                 )
                 .await
                 {

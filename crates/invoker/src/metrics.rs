@@ -60,7 +60,8 @@ struct Usage {
     errors: AtomicU64,
     billed_ms: AtomicU64,
     init_ms: AtomicU64,
-    egress_bytes: AtomicU64,
+    /// Response bytes, plus what the environments' network stacks send out for it.
+    egress_bytes: Arc<AtomicU64>,
 }
 
 #[derive(Hash, PartialEq, Eq, Clone, Debug)]
@@ -137,12 +138,28 @@ impl Metrics {
             }
         }
 
+        let u = self.usage(f);
+        let init = r.init_ms.unwrap_or(0.0);
+        u.requests.fetch_add(1, Ordering::Relaxed);
+        if r.function_error {
+            u.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        // Lambda bills duration plus init (since August 2025), rounded up to 1 ms.
+        u.billed_ms
+            .fetch_add(billed_ms(r.duration_ms + init), Ordering::Relaxed);
+        u.init_ms.fetch_add(init.ceil() as u64, Ordering::Relaxed);
+        u.egress_bytes
+            .fetch_add(r.body.len() as u64, Ordering::Relaxed);
+    }
+
+    /// The usage of `f` under its current configuration.
+    fn usage(&self, f: &FunctionRecord) -> Arc<Usage> {
         let key = UsageKey {
             name: f.name.clone(),
             version: f.version.clone(),
             generation: f.generation,
         };
-        let u = match self.usage.get(&key) {
+        match self.usage.get(&key) {
             Some(u) => u.clone(),
             None => self
                 .usage
@@ -161,22 +178,16 @@ impl Metrics {
                         errors: AtomicU64::new(0),
                         billed_ms: AtomicU64::new(0),
                         init_ms: AtomicU64::new(0),
-                        egress_bytes: AtomicU64::new(0),
+                        egress_bytes: Arc::default(),
                     })
                 })
                 .clone(),
-        };
-        let init = r.init_ms.unwrap_or(0.0);
-        u.requests.fetch_add(1, Ordering::Relaxed);
-        if r.function_error {
-            u.errors.fetch_add(1, Ordering::Relaxed);
         }
-        // Lambda bills duration plus init (since August 2025), rounded up to 1 ms.
-        u.billed_ms
-            .fetch_add(billed_ms(r.duration_ms + init), Ordering::Relaxed);
-        u.init_ms.fetch_add(init.ceil() as u64, Ordering::Relaxed);
-        u.egress_bytes
-            .fetch_add(r.body.len() as u64, Ordering::Relaxed);
+    }
+
+    /// The counter an environment of `f` adds the bytes it sends to the network to.
+    pub fn egress_meter(&self, f: &FunctionRecord) -> Arc<AtomicU64> {
+        self.usage(f).egress_bytes.clone()
     }
 
     /// Every version's counters.
@@ -205,7 +216,7 @@ impl Metrics {
             let billed = u.billed_ms.swap(0, Ordering::Relaxed);
             let init = u.init_ms.swap(0, Ordering::Relaxed);
             let egress = u.egress_bytes.swap(0, Ordering::Relaxed);
-            if requests == 0 {
+            if requests == 0 && egress == 0 {
                 continue;
             }
             let n = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
