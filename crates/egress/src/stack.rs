@@ -685,4 +685,186 @@ mod tests {
         assert_eq!((udp.src_port(), udp.dst_port()), (53, 40000));
         assert_eq!(udp.payload(), b"answer");
     }
+
+    /// A packet-preserving in-memory TUN device: what the test sends, the stack reads as
+    /// one packet; what the stack writes arrives whole on the test's receiver.
+    struct FakeTun {
+        incoming: mpsc::UnboundedReceiver<Vec<u8>>,
+        outgoing: mpsc::UnboundedSender<Vec<u8>>,
+    }
+
+    impl AsyncRead for FakeTun {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            match self.incoming.poll_recv(cx) {
+                std::task::Poll::Ready(Some(p)) => {
+                    buf.put_slice(&p);
+                    std::task::Poll::Ready(Ok(()))
+                }
+                std::task::Poll::Ready(None) => std::task::Poll::Ready(Ok(())),
+                std::task::Poll::Pending => std::task::Poll::Pending,
+            }
+        }
+    }
+
+    impl AsyncWrite for FakeTun {
+        fn poll_write(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            let _ = self.outgoing.send(buf.to_vec());
+            std::task::Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    /// A running stack on a [`FakeTun`].
+    struct Harness {
+        to_stack: mpsc::UnboundedSender<Vec<u8>>,
+        from_stack: mpsc::UnboundedReceiver<Vec<u8>>,
+        sent: Arc<AtomicU64>,
+        task: JoinHandle<()>,
+    }
+
+    fn start(config: Config) -> Harness {
+        let (to_stack, incoming) = mpsc::unbounded_channel();
+        let (outgoing, from_stack) = mpsc::unbounded_channel();
+        let sent = Arc::new(AtomicU64::new(0));
+        let task = serve(
+            FakeTun { incoming, outgoing },
+            Arc::new(config),
+            sent.clone(),
+        )
+        .unwrap();
+        Harness {
+            to_stack,
+            from_stack,
+            sent,
+            task,
+        }
+    }
+
+    fn syn(from: SocketAddr, to: SocketAddr) -> Vec<u8> {
+        use smoltcp::wire::{IpAddress, TcpControl, TcpRepr, TcpSeqNumber};
+        let (IpAddr::V4(src), IpAddr::V4(dst)) = (from.ip(), to.ip()) else {
+            unreachable!()
+        };
+        let tcp = TcpRepr {
+            src_port: from.port(),
+            dst_port: to.port(),
+            control: TcpControl::Syn,
+            seq_number: TcpSeqNumber(1000),
+            ack_number: None,
+            window_len: 64_000,
+            window_scale: None,
+            max_seg_size: Some(1460),
+            sack_permitted: false,
+            sack_ranges: [None; 3],
+            timestamp: None,
+            payload: &[],
+        };
+        let ip = Ipv4Repr {
+            src_addr: src,
+            dst_addr: dst,
+            next_header: IpProtocol::Tcp,
+            payload_len: tcp.header_len(),
+            hop_limit: TTL,
+        };
+        let mut buf = vec![0u8; ip.buffer_len() + ip.payload_len];
+        let caps = ChecksumCapabilities::default();
+        let mut packet = Ipv4Packet::new_checked(&mut buf[..]).unwrap();
+        ip.emit(&mut packet, &caps);
+        let mut segment = TcpPacket::new_unchecked(packet.payload_mut());
+        tcp.emit(
+            &mut segment,
+            &IpAddress::from(src),
+            &IpAddress::from(dst),
+            &caps,
+        );
+        buf
+    }
+
+    async fn next_packet(rx: &mut mpsc::UnboundedReceiver<Vec<u8>>) -> Vec<u8> {
+        tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("the stack answers")
+            .expect("the stack is running")
+    }
+
+    #[tokio::test]
+    async fn a_forbidden_destination_is_refused_with_a_reset() {
+        let Harness {
+            to_stack,
+            mut from_stack,
+            task,
+            ..
+        } = start(config());
+        let me: SocketAddr = "10.0.2.15:40000".parse().unwrap();
+        for forbidden in ["127.0.0.1:22", "169.254.169.254:80", "10.0.2.2:80"] {
+            let dst: SocketAddr = forbidden.parse().unwrap();
+            to_stack.send(syn(me, dst)).unwrap();
+            let reply = next_packet(&mut from_stack).await;
+            let ip = Ipv4Packet::new_checked(&reply[..]).unwrap();
+            let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
+            assert!(tcp.rst(), "{forbidden}: expected a reset");
+            assert_eq!(SocketAddr::new(ip.src_addr().into(), tcp.src_port()), dst);
+        }
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn dns_queries_are_forwarded_to_the_resolver_and_answered_from_the_dns_address() {
+        // A resolver that echoes, on the host's loopback (allowed for the resolver only).
+        let resolver = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let resolver_addr = resolver.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            while let Ok((n, peer)) = resolver.recv_from(&mut buf).await {
+                let mut answer = b"answer:".to_vec();
+                answer.extend_from_slice(&buf[..n]);
+                let _ = resolver.send_to(&answer, peer).await;
+            }
+        });
+        let Harness {
+            to_stack,
+            mut from_stack,
+            sent,
+            task,
+        } = start(Config {
+            resolver: Some(resolver_addr),
+            ..config()
+        });
+        let me: SocketAddr = "10.0.2.15:5353".parse().unwrap();
+        let dns: SocketAddr = "10.0.2.3:53".parse().unwrap();
+        to_stack
+            .send(udp_packet(b"query", me, dns).unwrap())
+            .unwrap();
+        let reply = next_packet(&mut from_stack).await;
+        let ip = Ipv4Packet::new_checked(&reply[..]).unwrap();
+        let udp = UdpPacket::new_checked(ip.payload()).unwrap();
+        assert_eq!(SocketAddr::new(ip.src_addr().into(), udp.src_port()), dns);
+        assert_eq!(SocketAddr::new(ip.dst_addr().into(), udp.dst_port()), me);
+        assert_eq!(udp.payload(), b"answer:query");
+        assert_eq!(
+            sent.load(Ordering::Relaxed),
+            5,
+            "egress counts what the function sent"
+        );
+        task.abort();
+    }
 }
