@@ -200,7 +200,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         })
     });
-    let outbound = outbound(&args)?;
+    let outbound = outbound(&args, sandbox.as_ref())?;
     let network = match (&outbound, sandboxed) {
         (_, false) => "the host's (unisolated)".to_string(),
         (Outbound::None, _) => "none".to_string(),
@@ -420,24 +420,23 @@ async fn shutdown_signal() {
 
 /// The outbound network of sandboxed functions, from `--function-network` and
 /// `--function-dns`.
-fn outbound(args: &ServeArgs) -> anyhow::Result<Outbound> {
+fn outbound(args: &ServeArgs, sandbox: &dyn Sandbox) -> anyhow::Result<Outbound> {
+    let sandboxed = sandbox.layout() == nimbus_sandbox::Layout::Lambda;
     use nimbus_sandbox::vnet;
-    let tun_works = || {
-        std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/net/tun")
-    };
     let mode = match args.function_network.as_str() {
-        "auto" => match tun_works() {
-            Ok(_) => "nat",
-            Err(e) => {
-                tracing::warn!(error = %e, "/dev/net/tun is not usable: sandboxed functions get HTTP(S) through the egress proxy only (--function-network proxy)");
+        "auto" => match sandbox.outbound_device() {
+            Ok(()) => "nat",
+            Err(e) if sandboxed => {
+                tracing::warn!(error = %e, "environments cannot have a TUN device: sandboxed functions get HTTP(S) through the egress proxy only (--function-network proxy)");
                 "proxy"
             }
+            // Unsandboxed functions use the host's network: the mode does not apply.
+            Err(_) => "none",
         },
-        "nat" => {
-            tun_works().context("--function-network nat needs /dev/net/tun")?;
+        "nat" if sandboxed => {
+            sandbox.outbound_device().context(
+                "--function-network nat needs a TUN device in each environment (/dev/net/tun)",
+            )?;
             "nat"
         }
         other => other,

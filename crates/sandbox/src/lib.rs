@@ -165,6 +165,13 @@ pub trait Sandbox: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Where environments see their code and layers.
     fn layout(&self) -> Layout;
+    /// Whether environments can have an outbound TUN device (`network(.., true)`), and why
+    /// not.
+    fn outbound_device(&self) -> std::io::Result<()> {
+        Err(std::io::Error::other(
+            "this sandbox has no network of its own",
+        ))
+    }
     /// Opens the listeners of a new environment (the Runtime API, plus `extra_ports`) and,
     /// if `tun` and the environment has a network of its own, its outbound device.
     fn network(&self, extra_ports: &[u16], tun: bool) -> Result<EnvNetwork, SandboxError>;

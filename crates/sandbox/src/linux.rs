@@ -107,6 +107,8 @@ fn seccomp_filter() -> Result<seccompiler::BpfProgram, SandboxError> {
 /// The namespace sandbox. Needs root (or CAP_SYS_ADMIN) on the host.
 #[derive(Debug)]
 pub struct NamespaceSandbox {
+    /// Whether the probe could make a TUN device (see [`Sandbox::outbound_device`]).
+    tun: std::io::Result<()>,
     work: PathBuf,
     cgroups: Cgroups,
     next_uid: AtomicU32,
@@ -248,14 +250,17 @@ impl NamespaceSandbox {
         }
         let _ = fs::remove_dir_all(work);
         fs::create_dir_all(work).map_err(SandboxError::Setup)?;
-        // Prove namespaces work here before promising them.
-        std::thread::spawn(|| {
-            nix::sched::unshare(CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
+        // Prove namespaces work here before promising them, and learn whether environments
+        // can have an outbound TUN device (a throwaway namespace takes the probe's).
+        let tun = std::thread::spawn(|| {
+            nix::sched::unshare(CloneFlags::CLONE_NEWNET)?;
+            Ok::<_, std::io::Error>(tun_up().map(drop))
         })
         .join()
         .map_err(|_| SandboxError::Setup(std::io::Error::other("namespace probe panicked")))?
         .map_err(SandboxError::Setup)?;
         Ok(NamespaceSandbox {
+            tun,
             work: work.to_path_buf(),
             cgroups,
             next_uid: AtomicU32::new(0),
@@ -414,6 +419,13 @@ impl Sandbox for NamespaceSandbox {
 
     fn layout(&self) -> Layout {
         Layout::Lambda
+    }
+
+    fn outbound_device(&self) -> std::io::Result<()> {
+        match &self.tun {
+            Ok(()) => Ok(()),
+            Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+        }
     }
 
     fn network(&self, extra_ports: &[u16], tun: bool) -> Result<EnvNetwork, SandboxError> {
@@ -736,6 +748,7 @@ mod tests {
         let code = dir.path().join("code");
         std::fs::create_dir(&code).unwrap();
         let sandbox = NamespaceSandbox {
+            tun: Ok(()),
             work: dir.path().to_path_buf(),
             cgroups: Cgroups::unavailable(),
             next_uid: AtomicU32::new(0),
