@@ -357,10 +357,11 @@ impl Environment {
         }
     }
 
-    /// Freezes the environment while it waits in its pool: background work does not run
-    /// (and burns no CPU) between invocations, as on Lambda.
-    pub(crate) fn freeze(&self) {
-        self.guard.freeze();
+    /// Freezes the environment while it waits in its pool, `delay` after it went idle
+    /// unless it is busy again by then: background work does not run (and burns no CPU)
+    /// between invocations, as on Lambda.
+    pub(crate) fn freeze_after(&self, delay: Duration) {
+        self.guard.freeze_after(delay);
     }
 
     /// Thaws the environment for an invocation.

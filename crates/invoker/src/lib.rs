@@ -122,6 +122,10 @@ pub struct VersionStats {
     pub duration_us: u64,
 }
 
+/// How long an environment stays thawed after an invocation: one invoked again within it
+/// (a busy function) pays for neither freezing nor thawing.
+const FREEZE_DELAY: Duration = Duration::from_millis(10);
+
 #[derive(Default)]
 struct Pool {
     idle: Mutex<Vec<Environment>>,
@@ -332,7 +336,7 @@ impl Invoker {
             }
             env.last_used = std::time::Instant::now();
             if self.freeze_idle {
-                env.freeze();
+                env.freeze_after(Duration::ZERO);
             }
             pool.lock().push(env);
         }
@@ -536,7 +540,7 @@ impl Invoker {
         if result.reusable && env.is_alive() {
             env.last_used = std::time::Instant::now();
             if self.freeze_idle {
-                env.freeze();
+                env.freeze_after(FREEZE_DELAY);
             }
             let mut idle = pool.lock();
             idle.push(env);

@@ -46,6 +46,59 @@ pub struct EnvCgroup {
     v2: bool,
 }
 
+/// Freezes an environment while it waits between invocations, and thaws it for the next.
+/// Freezing can be deferred ([`Freezer::idle`] then [`Freezer::freeze_if_idle`]): an
+/// environment busy again by then is never frozen, so back-to-back invocations pay for
+/// neither freezing nor thawing.
+#[derive(Debug)]
+pub struct Freezer {
+    file: PathBuf,
+    frozen: &'static str,
+    thawed: &'static str,
+    /// The state, and the ticket of the latest idle period; held across the cgroup write
+    /// so that a freeze and a thaw never cross.
+    state: std::sync::Mutex<(FreezeState, u64)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FreezeState {
+    Busy,
+    Idle,
+    Frozen,
+}
+
+impl Freezer {
+    fn state(&self) -> std::sync::MutexGuard<'_, (FreezeState, u64)> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The environment went idle: returns the ticket that freezes this idle period.
+    pub fn idle(&self) -> u64 {
+        let mut s = self.state();
+        if s.0 == FreezeState::Busy {
+            *s = (FreezeState::Idle, s.1 + 1);
+        }
+        s.1
+    }
+
+    /// Freezes the environment if it is still in the idle period of `ticket`.
+    pub fn freeze_if_idle(&self, ticket: u64) {
+        let mut s = self.state();
+        if *s == (FreezeState::Idle, ticket) && write(&self.file, self.frozen).is_ok() {
+            s.0 = FreezeState::Frozen;
+        }
+    }
+
+    /// The environment gets work: thawed if it was frozen.
+    pub fn busy(&self) {
+        let mut s = self.state();
+        if s.0 == FreezeState::Frozen {
+            let _ = write(&self.file, self.thawed);
+        }
+        s.0 = FreezeState::Busy;
+    }
+}
+
 /// See [`EnvCgroup::join`].
 #[derive(Debug)]
 pub enum Join {
@@ -321,6 +374,17 @@ impl EnvCgroup {
         })) > 0
     }
 
+    /// The environment's freezer, if its cgroups have one.
+    pub fn freezer(&self) -> Option<Freezer> {
+        let (file, frozen, thawed) = self.freezer_file()?;
+        Some(Freezer {
+            file,
+            frozen,
+            thawed,
+            state: std::sync::Mutex::new((FreezeState::Busy, 0)),
+        })
+    }
+
     fn freezer_file(&self) -> Option<(PathBuf, &'static str, &'static str)> {
         if self.v2 {
             return Some((self.dirs[0].join("cgroup.freeze"), "1", "0"));
@@ -331,14 +395,8 @@ impl EnvCgroup {
             .map(|d| (d.join("freezer.state"), "FROZEN", "THAWED"))
     }
 
-    /// Freezes every process of the environment (between invocations, as Lambda does).
-    pub fn freeze(&self) -> bool {
-        self.freezer_file()
-            .is_some_and(|(f, frozen, _)| write(&f, frozen).is_ok())
-    }
-
-    /// Thaws the environment for its next invocation.
-    pub fn thaw(&self) -> bool {
+    /// Thaws every process of the environment (frozen tasks cannot die).
+    fn thaw(&self) -> bool {
         self.freezer_file()
             .is_some_and(|(f, _, thawed)| write(&f, thawed).is_ok())
     }

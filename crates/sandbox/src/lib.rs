@@ -10,7 +10,7 @@ mod cgroup;
 mod linux;
 pub mod vnet;
 
-pub use cgroup::{Cgroups, EnvCgroup, InitBoost, Limits, INIT_VCPUS};
+pub use cgroup::{Cgroups, EnvCgroup, Freezer, InitBoost, Limits, INIT_VCPUS};
 pub use linux::NamespaceSandbox;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -104,6 +104,7 @@ pub struct Running {
 pub struct ProcessGuard {
     pid: u32,
     cgroup: Option<EnvCgroup>,
+    freezer: Option<Arc<Freezer>>,
 }
 
 impl ProcessGuard {
@@ -121,17 +122,26 @@ impl ProcessGuard {
         }
     }
 
-    /// Freezes the environment between invocations (no-op without cgroups).
-    pub fn freeze(&self) {
-        if let Some(cg) = &self.cgroup {
-            cg.freeze();
+    /// Freezes the environment between invocations, after `delay` if it is still idle
+    /// then (no-op without a freezer). Needs a Tokio runtime for a non-zero delay.
+    pub fn freeze_after(&self, delay: std::time::Duration) {
+        let Some(freezer) = &self.freezer else { return };
+        let ticket = freezer.idle();
+        if delay.is_zero() {
+            freezer.freeze_if_idle(ticket);
+            return;
         }
+        let freezer = freezer.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            freezer.freeze_if_idle(ticket);
+        });
     }
 
-    /// Thaws the environment before it gets an event.
+    /// Thaws the environment (if it was frozen) before it gets an event.
     pub fn thaw(&self) {
-        if let Some(cg) = &self.cgroup {
-            cg.thaw();
+        if let Some(freezer) = &self.freezer {
+            freezer.busy();
         }
     }
 
@@ -205,10 +215,15 @@ pub(crate) fn running(
     let output = pipe::Receiver::from_owned_fd(reader.into()).map_err(SandboxError::Pipe)?;
     let (cgroup, init_boost) = cgroup.unzip();
     let init_boost = init_boost.flatten();
+    let freezer = cgroup.as_ref().and_then(EnvCgroup::freezer).map(Arc::new);
     Ok(Running {
         child,
         output,
-        guard: ProcessGuard { pid, cgroup },
+        guard: ProcessGuard {
+            pid,
+            cgroup,
+            freezer,
+        },
         init_boost,
     })
 }
