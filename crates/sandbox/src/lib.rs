@@ -114,6 +114,8 @@ impl ProcessGuard {
 
     /// Kills the runtime and everything it started.
     pub fn kill(&self) {
+        // A freeze still pending must not catch the dying processes.
+        self.thaw();
         if let Ok(pid) = i32::try_from(self.pid) {
             let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
         }
