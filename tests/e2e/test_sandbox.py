@@ -571,3 +571,55 @@ def test_the_cgroup_v2_path(tmp_path, nimbus_bin, monkeypatch):
         wait_until(lambda: not os.path.exists(env_dir), timeout=10, message="the environment's cgroup removed")
     finally:
         factory.close()
+
+
+MANY_CONNECTIONS = r"""
+import socket, time
+def handler(event, context):
+    held, error = [], None
+    for _ in range(600):
+        try:
+            held.append(socket.create_connection((event["ip"], event["port"]), timeout=5))
+        except OSError as e:
+            error = e.strerror
+            break
+    opened = len(held)
+    for s in held:
+        s.close()
+    # Closed connections free their slots.
+    deadline = time.time() + 10
+    while True:
+        try:
+            socket.create_connection((event["ip"], event["port"]), timeout=5).close()
+            again = True
+            break
+        except OSError:
+            if time.time() > deadline:
+                again = False
+                break
+            time.sleep(0.1)
+    return {"opened": opened, "error": error, "again": again}
+"""
+
+
+def test_an_environment_cannot_hold_unbounded_connections(tmp_path, nimbus_bin):
+    import socket
+
+    ip = _outside_ip()
+    if ip is None:
+        pytest.skip("no non-loopback address on this host")
+    # A listener that completes handshakes in its backlog and never accepts.
+    holder = socket.socket()
+    holder.bind(("0.0.0.0", 0))
+    holder.listen(2048)
+    factory = ServerFactory(nimbus_bin, tmp_path)
+    try:
+        lam = factory.new("many", extra_args=["--isolation", "sandbox"]).lambda_client()
+        name = _create(lam, MANY_CONNECTIONS)
+        err, out, log = _invoke(lam, name, {"ip": ip, "port": holder.getsockname()[1]})
+        assert err is None, log
+        assert out["opened"] == 512 and out["error"] == "Connection refused", out
+        assert out["again"], out
+    finally:
+        factory.close()
+        holder.close()

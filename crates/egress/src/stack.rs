@@ -32,6 +32,9 @@ use tokio::task::{JoinHandle, JoinSet};
 /// TCP connections (open or being dialed) one environment may have at once; each holds
 /// up to three [`TCP_BUFFER`]s on the host.
 const MAX_CONNECTIONS: usize = 512;
+/// Connections the function has closed but the destination has not may linger this long
+/// (as a NAT's half-closed entries do), and twice [`MAX_CONNECTIONS`] in all.
+const HALF_CLOSED_TIMEOUT: Duration = Duration::from_secs(60);
 /// UDP flows one environment may have at once.
 const MAX_UDP_FLOWS: usize = 256;
 /// The stack's receive and send buffers per connection, and the bytes read ahead from the
@@ -180,6 +183,8 @@ struct Conn {
     /// The destination has finished sending.
     dest_done: bool,
     closing: bool,
+    /// When the function closed its side (the connection then no longer counts as open).
+    fn_closed: Option<std::time::Instant>,
 }
 
 struct Stack {
@@ -213,11 +218,24 @@ impl Stack {
                     return;
                 }
             }
-            // Sleep until a packet, an event, or the stack's next timer (retransmissions).
-            let delay = self
+            // Sleep until a packet, an event, the stack's next timer (retransmissions) or the
+            // next half-closed connection to expire.
+            let stack_delay = self
                 .iface
                 .poll_delay(smoltcp::time::Instant::now(), &self.sockets)
                 .map(|d| Duration::from_micros(d.total_micros()));
+            let expiry = self
+                .conns
+                .values()
+                .filter_map(|c| c.fn_closed)
+                .min()
+                .map(|t| {
+                    (t + HALF_CLOSED_TIMEOUT).saturating_duration_since(std::time::Instant::now())
+                });
+            let delay = match (stack_delay, expiry) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             tokio::select! {
                 read = device.read(&mut packet) => match read {
                     Ok(n) if n > 0 => self.sent_by_env(&packet[..n]),
@@ -280,6 +298,18 @@ impl Stack {
         })
     }
 
+    /// Whether another connection may open: fewer than [`MAX_CONNECTIONS`] open or being
+    /// dialed, and room for the half-closed ones too.
+    fn has_room(&self) -> bool {
+        let open = self
+            .conns
+            .values()
+            .filter(|c| c.fn_closed.is_none())
+            .count();
+        let dialing = self.dialing.len();
+        open + dialing < MAX_CONNECTIONS && self.conns.len() + dialing < 2 * MAX_CONNECTIONS
+    }
+
     /// A SYN to a new destination: dial it while the SYN waits. Refused destinations
     /// reach the stack with no socket to take them, which answers with a reset.
     fn new_connection(&mut self, key: FlowKey, syn: &[u8]) {
@@ -287,7 +317,7 @@ impl Stack {
             return; // a retransmitted SYN while dialing
         }
         let to = match self.config.route(key.1) {
-            Some(to) if self.conns.len() + self.dialing.len() < MAX_CONNECTIONS => to,
+            Some(to) if self.has_room() => to,
             _ => {
                 tracing::debug!(dst = %key.1, "outbound connection refused");
                 self.queues.rx.push_back(syn.to_vec());
@@ -372,6 +402,7 @@ impl Stack {
                 credit: credit.clone(),
                 dest_done: false,
                 closing: false,
+                fn_closed: None,
             },
         );
         let (events, sent) = (self.events_tx.clone(), self.sent.clone());
@@ -407,8 +438,14 @@ impl Stack {
                 }
             }
             let opened = !matches!(s.state(), tcp::State::Listen | tcp::State::SynReceived);
-            if opened && !s.may_recv() && !s.can_recv() {
+            if opened && !s.may_recv() && !s.can_recv() && c.fn_closed.is_none() {
                 c.to_dest = None; // the function closed its side
+                c.fn_closed = Some(std::time::Instant::now());
+            }
+            if c.fn_closed
+                .is_some_and(|t| t.elapsed() >= HALF_CLOSED_TIMEOUT)
+            {
+                s.abort(); // the destination never finished: forget the connection
             }
             // Destination → function, as the send buffer makes room.
             while let Some(front) = c.backlog.front_mut() {
