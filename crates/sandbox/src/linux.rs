@@ -134,6 +134,11 @@ enum Step {
         data: CString,
     },
     Proc(CString),
+    /// A file with `content`, created in the root's tmpfs.
+    File {
+        path: CString,
+        content: Vec<u8>,
+    },
 }
 
 fn cstr(p: impl AsRef<Path>) -> Result<CString, SandboxError> {
@@ -249,7 +254,7 @@ impl NamespaceSandbox {
             );
         }
         let _ = fs::remove_dir_all(work);
-        fs::create_dir_all(work).map_err(SandboxError::Setup)?;
+        fs::create_dir_all(work.join("root")).map_err(SandboxError::Setup)?;
         // Prove namespaces work here before promising them, and learn whether environments
         // can have an outbound TUN device (a throwaway namespace takes the probe's).
         let tun = std::thread::spawn(|| {
@@ -273,11 +278,7 @@ impl NamespaceSandbox {
     }
 
     /// Writes the environment's synthetic /etc files and plans its root.
-    fn plan(&self, spec: &LaunchSpec, uid: u32, dir: &Path) -> Result<Vec<Step>, SandboxError> {
-        let root = dir.join("root");
-        fs::create_dir_all(&root).map_err(SandboxError::Setup)?;
-        let etc = dir.join("etc");
-        fs::create_dir_all(&etc).map_err(SandboxError::Setup)?;
+    fn plan(&self, spec: &LaunchSpec, uid: u32, root: &Path) -> Result<Vec<Step>, SandboxError> {
         let files = [
             ("passwd", format!("root:x:0:0:root:/root:/sbin/nologin\nsbx_user:x:{uid}:{uid}::/tmp:/sbin/nologin\n")),
             ("group", format!("root:x:0:\nsbx_user:x:{uid}:\n")),
@@ -285,9 +286,6 @@ impl NamespaceSandbox {
             ("hostname", "localhost\n".to_string()),
             ("resolv.conf", format!("nameserver {}\n", vnet::DNS)),
         ];
-        for (name, content) in files {
-            fs::write(etc.join(name), content).map_err(SandboxError::Setup)?;
-        }
         let r = |p: &str| root.join(p.trim_start_matches('/'));
         let mut steps = Vec::new();
         let mut made: Vec<PathBuf> = Vec::new();
@@ -295,7 +293,7 @@ impl NamespaceSandbox {
             let mut acc = PathBuf::new();
             for c in path.components() {
                 acc.push(c);
-                if acc.starts_with(&root) && acc != root && !made.contains(&acc) {
+                if acc.starts_with(root) && acc != root && !made.contains(&acc) {
                     steps.push(Step::Mkdir(cstr(&acc)?));
                     made.push(acc.clone());
                 }
@@ -327,11 +325,12 @@ impl NamespaceSandbox {
             }
         }
         mkdir_p(&mut steps, &r("/etc"))?;
-        for name in ["passwd", "group", "hosts", "hostname", "resolv.conf"] {
-            steps.push(Step::Bind {
-                src: cstr(etc.join(name))?,
-                dst: cstr(r(&format!("/etc/{name}")))?,
-                readonly: true,
+        // The synthetic files are written straight into the root's tmpfs (read-only once
+        // the root is): nothing per environment is written on the host.
+        for (name, content) in files {
+            steps.push(Step::File {
+                path: cstr(r(&format!("/etc/{name}")))?,
+                content: content.into_bytes(),
             });
         }
         for shared in [
@@ -462,10 +461,12 @@ impl Sandbox for NamespaceSandbox {
     fn launch(&self, spec: &LaunchSpec) -> Result<Running, SandboxError> {
         let n = self.next_uid.fetch_add(1, Ordering::Relaxed) % UID_SPAN;
         let uid = UID_BASE + n;
-        let dir = self.work.join(&spec.id);
-        let steps = self.plan(spec, uid, &dir)?;
-        let root = cstr(dir.join("root"))?;
-        let old_root = cstr(dir.join("root/.oldroot"))?;
+        // Every environment mounts its own tmpfs on the same (empty) host directory, each in
+        // its own mount namespace.
+        let root_dir = self.work.join("root");
+        let steps = self.plan(spec, uid, &root_dir)?;
+        let root = cstr(&root_dir)?;
+        let old_root = cstr(root_dir.join(".oldroot"))?;
         let (cgroup, boost) = self
             .cgroups
             .create(
@@ -504,9 +505,6 @@ impl Sandbox for NamespaceSandbox {
         })?;
         drop(cmd);
         drop(join);
-        // The per-environment files are bound into the child's own mount namespace; the
-        // directory itself can go once the child is running.
-        let _ = fs::remove_dir_all(&dir);
         crate::running(child, reader, Some((cgroup, boost)))
     }
 }
@@ -631,6 +629,19 @@ fn child_setup(
                     libc::MS_NOSUID | libc::MS_NODEV,
                     data.as_ptr().cast(),
                 ))?,
+                Step::File { path, content } => {
+                    let fd = libc::open(
+                        path.as_ptr(),
+                        libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC | libc::O_CLOEXEC,
+                        0o644,
+                    );
+                    check(fd)?;
+                    let written = libc::write(fd, content.as_ptr().cast(), content.len());
+                    libc::close(fd);
+                    if written != content.len() as isize {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
                 Step::Proc(dst) => check(libc::mount(
                     c"proc".as_ptr(),
                     dst.as_ptr(),
@@ -766,7 +777,11 @@ mod tests {
             netns: None,
             id: "t".into(),
         };
-        let plan = describe(&sandbox.plan(&spec, 200_000, &dir.path().join("t")).unwrap());
+        let plan = describe(
+            &sandbox
+                .plan(&spec, 200_000, &dir.path().join("root"))
+                .unwrap(),
+        );
         for needle in [
             "var/task",
             "\"size=512m,mode=1777\"",
@@ -776,7 +791,14 @@ mod tests {
         ] {
             assert!(plan.contains(needle), "{needle} missing from\n{plan}");
         }
-        let passwd = std::fs::read_to_string(dir.path().join("t/etc/passwd")).unwrap();
-        assert!(passwd.contains("sbx_user:x:200000:200000"));
+        let passwd = "sbx_user:x:200000:200000"
+            .bytes()
+            .map(|b| b.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        assert!(
+            plan.contains(&passwd),
+            "passwd content missing from\n{plan}"
+        );
     }
 }
