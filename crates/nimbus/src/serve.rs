@@ -118,6 +118,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    match nimbus_sandbox::raise_fd_limit() {
+        Ok(n) if n < 4096 => {
+            tracing::warn!(
+                limit = n,
+                "few open files allowed (ulimit -n): fewer environments can run at once"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
     let data_dir = args
         .data_dir
         .clone()

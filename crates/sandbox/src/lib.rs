@@ -171,6 +171,30 @@ impl Drop for ProcessGuard {
     }
 }
 
+/// Lambda's limit on an environment's open files.
+pub const LAMBDA_NOFILE: u64 = 1024;
+
+/// Raises this process' soft limit on open files to its hard limit: every environment
+/// holds several descriptors in the server (pipes, listeners, its namespace and network
+/// device), more than the usual soft limit of 1024 allows for hundreds of environments.
+/// Environments themselves get Lambda's 1024. Returns the new limit.
+pub fn raise_fd_limit() -> std::io::Result<u64> {
+    // SAFETY: getrlimit/setrlimit on a valid, initialised `rlimit`.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(lim.rlim_cur)
+    }
+}
+
 /// A way to start environments.
 pub trait Sandbox: Send + Sync + 'static {
     /// Short name for logs and `nimbus serve`'s banner.
@@ -263,11 +287,20 @@ impl Sandbox for ProcessSandbox {
     fn launch(&self, spec: &LaunchSpec) -> Result<Running, SandboxError> {
         let (mut cmd, reader) = command(spec)?;
         cmd.current_dir(&spec.cwd);
-        // SAFETY: between fork and exec only async-signal-safe work happens here: one
-        // prctl(2) so the runtime dies with the server instead of outliving a crash.
+        // SAFETY: between fork and exec only async-signal-safe work happens here: prctl(2)
+        // so the runtime dies with the server instead of outliving a crash, and setrlimit(2)
+        // for Lambda's limit on open files (the server's own is raised).
         unsafe {
             cmd.pre_exec(|| {
-                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+                let files = libc::rlimit {
+                    rlim_cur: LAMBDA_NOFILE,
+                    rlim_max: LAMBDA_NOFILE,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &files) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
             });
         }
         let child = cmd.spawn().map_err(|source| SandboxError::Spawn {

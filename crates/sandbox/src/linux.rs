@@ -31,7 +31,7 @@ use crate::cgroup::{Cgroups, Join, Limits};
 use crate::{vnet, EnvNetwork, LaunchSpec, Layout, Running, Sandbox, SandboxError};
 
 /// Lambda's limits on file descriptors and processes/threads.
-const RLIMIT_FDS: u64 = 1024;
+const RLIMIT_FDS: u64 = crate::LAMBDA_NOFILE;
 const RLIMIT_PROCS: u64 = 1024;
 /// Environments run as uids from here on, one per environment (so per-uid limits and
 /// signals never cross environments).
