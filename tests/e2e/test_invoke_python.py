@@ -357,3 +357,10 @@ def test_concurrent_invocations_use_parallel_environments(lam, create_fn):
         running += delta
         peak = max(peak, running)
     assert peak >= 2, "no two invocations overlapped in time"
+
+
+def test_environments_get_lambdas_open_file_limit(lam, create_fn):
+    # 1024, as on Lambda, however many the server itself may open.
+    code = {"app.py": "import resource\ndef handler(e, c):\n    return resource.getrlimit(resource.RLIMIT_NOFILE)\n"}
+    fn = create_fn(code=code, Handler="app.handler")
+    assert invoke(lam, fn.name, {}).ok() == [1024, 1024]
