@@ -1,8 +1,9 @@
 //! Starting execution environments. [`Sandbox`] is the seam: [`ProcessSandbox`] runs the
 //! runtime as a plain host process in its own process group (no isolation);
 //! [`NamespaceSandbox`] runs it in its own mount, PID, IPC, UTS and network namespaces, on a
-//! read-only root, as an unprivileged user, inside its own cgroups. This crate is the only
-//! one allowed `unsafe`, for the calls made between fork and exec.
+//! read-only root, as an unprivileged user, inside its own cgroups, with a TUN device as its
+//! only way out ([`vnet`]). This crate is the only one allowed `unsafe`: for the calls made
+//! between fork and exec, the interface ioctls, and rlimits.
 
 #![allow(unsafe_code)]
 
