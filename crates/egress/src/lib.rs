@@ -18,8 +18,8 @@ pub enum Outbound {
     None,
     /// HTTP(S) only, through [`proxy`].
     Proxy,
-    /// Any TCP or UDP, through [`stack`].
-    Stack(std::sync::Arc<stack::Config>),
+    /// Any TCP or UDP, DNS included, through [`stack`] (`--function-network nat`).
+    Nat(std::sync::Arc<stack::Config>),
 }
 
 /// Whether a function may connect to `addr`: never the host's loopback (the control plane,

@@ -172,6 +172,8 @@ enum Event {
 
 /// One TCP connection through the stack.
 struct Conn {
+    /// The function's address and the destination it dialed.
+    key: FlowKey,
     handle: SocketHandle,
     /// The function's bytes towards the destination; dropped (shutting its side down) when
     /// the function closes its side.
@@ -263,7 +265,7 @@ impl Stack {
                     SocketAddr::new(src, tcp.src_port()),
                     SocketAddr::new(dst, tcp.dst_port()),
                 );
-                if tcp.syn() && !tcp.ack() && !self.has_socket(key) {
+                if tcp.syn() && !tcp.ack() && !self.has_connection(key) {
                     self.new_connection(key, data);
                 } else {
                     self.queues.rx.push_back(data.to_vec());
@@ -283,19 +285,9 @@ impl Stack {
         }
     }
 
-    fn has_socket(&self, (src, dst): FlowKey) -> bool {
-        self.conns.values().any(|c| {
-            let s = self.sockets.get::<tcp::Socket>(c.handle);
-            s.remote_endpoint()
-                .is_some_and(|r| SocketAddr::from((r.addr, r.port)) == src)
-                && s.local_endpoint()
-                    .is_some_and(|l| SocketAddr::from((l.addr, l.port)) == dst)
-                || s.state() == tcp::State::Listen
-                    && s.listen_endpoint().port == dst.port()
-                    && s.listen_endpoint()
-                        .addr
-                        .is_some_and(|a| IpAddr::from(a) == dst.ip())
-        })
+    /// Whether a connection of `key` is open (its SYN then goes to the stack as is).
+    fn has_connection(&self, key: FlowKey) -> bool {
+        self.conns.values().any(|c| c.key == key)
     }
 
     /// Whether another connection may open: fewer than [`MAX_CONNECTIONS`] open or being
@@ -396,6 +388,7 @@ impl Stack {
         self.conns.insert(
             id,
             Conn {
+                key,
                 handle,
                 to_dest: Some(to_dest),
                 backlog: VecDeque::new(),

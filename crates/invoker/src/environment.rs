@@ -44,8 +44,8 @@ pub(crate) struct Environment {
     log: PlatformLog,
     spawned_at: Instant,
     initialized: bool,
-    /// The init CPU burst, until init ends (see [`nimbus_sandbox::InitBoost`]).
-    init_boost: Arc<Mutex<Option<nimbus_sandbox::InitBoost>>>,
+    /// What ends with init, until it has ended (shared with the Runtime API's handout hook).
+    init_end: Arc<Mutex<Option<InitEnd>>>,
     memory_mb: u32,
     /// This environment's share of the host's memory budget.
     _charge: MemoryCharge,
@@ -54,6 +54,15 @@ pub(crate) struct Environment {
     _servers: Vec<AbortOnDrop>,
     /// Set for environments kept ready by provisioned concurrency (never reaped or evicted).
     pub provisioned: Option<ProvisionedToken>,
+}
+
+/// What happens once when an environment's init ends, whichever way it ends: the runtime's
+/// first `/next` (on demand) or [`Environment::initialize`] (provisioned concurrency).
+struct InitEnd {
+    /// On demand: when the runtime was spawned, for the init line before the first START.
+    since: Option<Instant>,
+    /// The init CPU burst, to be lowered to the memory's share.
+    boost: Option<nimbus_sandbox::InitBoost>,
 }
 
 /// A failure to start the runtime process at all, reported to the caller as a function
@@ -96,7 +105,7 @@ impl Environment {
             }
         }
         let stack = match &platform.outbound {
-            Outbound::Stack(config) => Some(config),
+            Outbound::Nat(config) => Some(config),
             _ => None,
         };
         let net = sandbox
@@ -147,23 +156,22 @@ impl Environment {
         // On demand, init ends with the runtime's first `/next`, which takes the first event:
         // its end is reported there, just before that event's START (from the spawn time
         // set below). Provisioned environments report it from `initialize`.
-        let init_since: Arc<Mutex<Option<Instant>>> = Arc::default();
-        // The init CPU burst ends with init, however it ends (first `/next` or `initialize`).
-        let init_boost: Arc<Mutex<Option<nimbus_sandbox::InitBoost>>> = Arc::default();
-        let (hook_log, hook_init, hook_boost) =
-            (log.clone(), init_since.clone(), init_boost.clone());
+        let init_end: Arc<Mutex<Option<InitEnd>>> = Arc::default();
+        let (hook_log, hook_end) = (log.clone(), init_end.clone());
         let version = function.version.clone();
         let on_handout: nimbus_runtime_api::HandoutHook = Box::new(move |request_id: &str| {
             hook_log.send(LogCmd::Begin);
-            if let Some(boost) = hook_boost.lock().ok().and_then(|mut b| b.take()) {
-                boost.end();
-            }
-            if let Some(since) = hook_init.lock().ok().and_then(|mut s| s.take()) {
-                hook_log.emit(&Event::InitDone {
-                    init_type: "on-demand",
-                    duration_ms: since.elapsed().as_secs_f64() * 1000.0,
-                    status: Status::Success,
-                });
+            if let Some(end) = hook_end.lock().ok().and_then(|mut e| e.take()) {
+                if let Some(boost) = end.boost {
+                    boost.end();
+                }
+                if let Some(since) = end.since {
+                    hook_log.emit(&Event::InitDone {
+                        init_type: "on-demand",
+                        duration_ms: since.elapsed().as_secs_f64() * 1000.0,
+                        status: Status::Success,
+                    });
+                }
             }
             hook_log.emit(&Event::Start {
                 request_id,
@@ -281,13 +289,11 @@ impl Environment {
             error_type: "Runtime.InvalidEntrypoint",
             message: e.to_string(),
         })?;
-        if provisioned.is_none() {
-            if let Ok(mut since) = init_since.lock() {
-                *since = Some(spawned_at);
-            }
-        }
-        if let Ok(mut boost) = init_boost.lock() {
-            *boost = running.init_boost;
+        if let Ok(mut end) = init_end.lock() {
+            *end = Some(InitEnd {
+                since: provisioned.is_none().then_some(spawned_at),
+                boost: running.init_boost,
+            });
         }
         let group = function.config.logging.log_group.clone();
         spawn_env_log(platform.logs.clone(), group, stream, running.output, log_rx);
@@ -319,7 +325,7 @@ impl Environment {
             log,
             spawned_at,
             initialized: false,
-            init_boost,
+            init_end,
             memory_mb: function.config.memory_mb,
             _charge: charge,
             _servers: servers,
@@ -340,7 +346,8 @@ impl Environment {
         match outcome {
             Ok(ready) => {
                 self.initialized = true;
-                if let Some(boost) = self.init_boost.lock().ok().and_then(|mut b| b.take()) {
+                let end = self.init_end.lock().ok().and_then(|mut e| e.take());
+                if let Some(boost) = end.and_then(|e| e.boost) {
                     boost.end();
                 }
                 self.emit(Event::InitDone {

@@ -215,7 +215,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (_, false) => "the host's (unisolated)".to_string(),
         (Outbound::None, _) => "none".to_string(),
         (Outbound::Proxy, _) => "HTTP(S) proxy".to_string(),
-        (Outbound::Stack(c), _) => match c.resolver {
+        (Outbound::Nat(c), _) => match c.resolver {
             Some(dns) => format!("nat (DNS via {dns})"),
             None => "nat (no DNS resolver found)".to_string(),
         },
@@ -468,7 +468,7 @@ fn outbound(args: &ServeArgs, sandbox: &dyn Sandbox) -> anyhow::Result<Outbound>
                 ),
                 None => nimbus_egress::stack::host_resolver(),
             };
-            Outbound::Stack(Arc::new(nimbus_egress::stack::Config {
+            Outbound::Nat(Arc::new(nimbus_egress::stack::Config {
                 mtu: vnet::MTU,
                 address: vnet::ADDRESS,
                 gateway: vnet::GATEWAY,

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 const MB_PER_VCPU: u64 = 1769;
 const CPU_PERIOD_US: u64 = 100_000;
 /// vCPUs an environment gets during init, whatever its memory (Lambda's init burst).
-pub const INIT_VCPUS: u64 = 2;
+const INIT_VCPUS: u64 = 2;
 
 #[derive(Debug, Clone)]
 enum Layout {
@@ -450,5 +450,56 @@ impl Drop for EnvCgroup {
                 std::mem::forget(cg);
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn freezer(file: &Path) -> Freezer {
+        fs::write(file, "").unwrap();
+        Freezer {
+            file: file.to_path_buf(),
+            frozen: "FROZEN",
+            thawed: "THAWED",
+            state: std::sync::Mutex::new((FreezeState::Busy, 0)),
+        }
+    }
+
+    #[test]
+    fn a_deferred_freeze_only_catches_the_idle_period_it_was_meant_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("freezer.state");
+        let f = freezer(&file);
+        let stale = f.idle();
+        f.busy(); // taken again before the freeze came due
+        f.freeze_if_idle(stale);
+        assert_eq!(fs::read_to_string(&file).unwrap(), "", "busy: not frozen");
+        let current = f.idle();
+        f.freeze_if_idle(stale);
+        assert_eq!(
+            fs::read_to_string(&file).unwrap(),
+            "",
+            "an old ticket freezes nothing"
+        );
+        f.freeze_if_idle(current);
+        assert_eq!(fs::read_to_string(&file).unwrap(), "FROZEN");
+        f.busy();
+        assert_eq!(fs::read_to_string(&file).unwrap(), "THAWED");
+    }
+
+    #[test]
+    fn an_environment_never_frozen_is_not_thawed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("freezer.state");
+        let f = freezer(&file);
+        f.idle();
+        f.busy();
+        assert_eq!(
+            fs::read_to_string(&file).unwrap(),
+            "",
+            "no cgroup write on the warm path"
+        );
     }
 }

@@ -11,7 +11,7 @@ mod cgroup;
 mod linux;
 pub mod vnet;
 
-pub use cgroup::{Cgroups, EnvCgroup, Freezer, InitBoost, Limits, INIT_VCPUS};
+pub use cgroup::{Cgroups, EnvCgroup, Freezer, InitBoost, Limits};
 pub use linux::NamespaceSandbox;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -312,5 +312,20 @@ impl Sandbox for ProcessSandbox {
         // reports EOF once the runtime and its children exit.
         drop(cmd);
         running(child, reader, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_servers_open_file_limit_is_raised_to_the_hard_limit() {
+        let raised = super::raise_fd_limit().unwrap();
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit on a valid `rlimit`.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+        assert_eq!((lim.rlim_cur, raised), (lim.rlim_max, lim.rlim_max));
     }
 }
